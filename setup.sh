@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up egoinstruct on a fresh machine, idempotently: a virtual environment in .venv with the
+# pinned versions of requirements/lock.txt, the package installed editable, and an `ffmpeg`
+# executable inside the environment. A second run with an unchanged lock file does nothing;
+# after a lock change it reinstalls from pip's cache (~/.cache/pip), which is kept on purpose.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3.11}
+VENV=.venv
+PIP_VERSION=26.3
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+if ! command -v "$PYTHON" >/dev/null; then
+    echo "setup.sh: $PYTHON not found; install Python 3.11 or set PYTHON=/path/to/python3.11" >&2
+    exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup.sh: creating $VENV with $("$PYTHON" --version)"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+stamp="$VENV/.egoinstruct-installed"
+want=$(cat requirements/lock.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup.sh: installing the pinned environment (first time: several GB, a few minutes)"
+    "$VENV/bin/python" -m pip install --quiet "pip==$PIP_VERSION"
+    "$VENV/bin/python" -m pip install --quiet -r requirements/lock.txt
+    "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
+    echo "$want" > "$stamp"
+else
+    echo "setup.sh: environment up to date ($VENV)"
+fi
+
+# Tools such as whisperx call the `ffmpeg` executable. Use the system one when there is one,
+# else link the static binary shipped by imageio-ffmpeg into the environment's bin/.
+if ! command -v ffmpeg >/dev/null || [ "$(command -v ffmpeg)" = "$PWD/$VENV/bin/ffmpeg" ]; then
+    ln -sf "$("$VENV/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" "$VENV/bin/ffmpeg"
+fi

@@ -1,0 +1,249 @@
+"""Camera models that put Aria eye gaze onto a head camera's image.
+
+Gaze from Project Aria MPS is given as yaw/pitch in the Central Pupil Frame (CPF): the gaze
+direction is ``[tan(yaw), tan(pitch), 1]`` and the gazed-at point is that direction scaled to the
+gaze depth. To draw it on an image the point goes CPF → camera frame (``T_camera_cpf``, a rigid
+4×4 transform) → pixels (the camera's projection model).
+
+Camera frame convention: OpenCV's, +x right, +y down, +z forward. Pixel (0, 0) is the centre of
+the top-left pixel.
+
+Two projection models are supported:
+
+* ``pinhole``: params ``[fx, fy, cx, cy]``.
+* ``fisheye624``: Aria's FisheyeRadTanThinPrism model, params
+  ``[f, cx, cy, k0..k5, p0, p1, s0..s3]`` (15 values, one focal length), as exported in Aria
+  device calibration.
+
+A calibration is stored as JSON (see :meth:`CameraModel.to_json`); the demo generator writes one
+per head camera and the gaze stage reads it back, so the two always agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from egoinstruct.errors import InputError
+
+PARAM_COUNTS = {"pinhole": 4, "fisheye624": 15}
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """A calibrated camera: projection model, image size and its pose relative to the CPF."""
+
+    model: str
+    width: int
+    height: int
+    params: tuple[float, ...]
+    T_camera_cpf: np.ndarray = field(default_factory=lambda: np.eye(4))
+
+    def __post_init__(self) -> None:
+        if self.model not in PARAM_COUNTS:
+            raise InputError(
+                f"unknown camera model {self.model!r}; expected one of {sorted(PARAM_COUNTS)}"
+            )
+        if len(self.params) != PARAM_COUNTS[self.model]:
+            raise InputError(
+                f"camera model {self.model!r} takes {PARAM_COUNTS[self.model]} parameters, "
+                f"got {len(self.params)}"
+            )
+        T = np.asarray(self.T_camera_cpf, dtype=np.float64)
+        if T.shape != (4, 4):
+            raise InputError(f"T_camera_cpf must be a 4x4 matrix, got shape {T.shape}")
+        object.__setattr__(self, "T_camera_cpf", T)
+
+    # -- geometry -------------------------------------------------------------------------
+
+    def cpf_to_camera(self, points_cpf: np.ndarray) -> np.ndarray:
+        """Transform points ``[N, 3]`` from the CPF into the camera frame."""
+        p = np.asarray(points_cpf, dtype=np.float64).reshape(-1, 3)
+        return p @ self.T_camera_cpf[:3, :3].T + self.T_camera_cpf[:3, 3]
+
+    def camera_to_cpf(self, points_camera: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`cpf_to_camera`."""
+        p = np.asarray(points_camera, dtype=np.float64).reshape(-1, 3)
+        R = self.T_camera_cpf[:3, :3]
+        return (p - self.T_camera_cpf[:3, 3]) @ R
+
+    def project(self, points_camera: np.ndarray) -> np.ndarray:
+        """Pixels ``[N, 2]`` of camera-frame points ``[N, 3]``; NaN for points behind the camera."""
+        p = np.asarray(points_camera, dtype=np.float64).reshape(-1, 3)
+        x, y, z = p[:, 0], p[:, 1], p[:, 2]
+        out = np.full((len(p), 2), np.nan)
+        front = z > 1e-9
+        if self.model == "pinhole":
+            fx, fy, cx, cy = self.params
+            out[front, 0] = fx * x[front] / z[front] + cx
+            out[front, 1] = fy * y[front] / z[front] + cy
+            return out
+        out[front] = self._project_fisheye624(x[front] / z[front], y[front] / z[front])
+        return out
+
+    def _project_fisheye624(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        f, cx, cy = self.params[:3]
+        k = self.params[3:9]
+        p0, p1 = self.params[9:11]
+        s0, s1, s2, s3 = self.params[11:15]
+        r = np.hypot(a, b)
+        theta = np.arctan(r)
+        theta2 = theta * theta
+        radial = np.ones_like(theta)
+        power = np.ones_like(theta)
+        for coefficient in k:
+            power = power * theta2
+            radial = radial + coefficient * power
+        # theta * radial / r, with its limit 1 at the optical axis
+        scale = np.where(r > 1e-12, theta * radial / np.where(r > 1e-12, r, 1.0), 1.0)
+        xr, yr = scale * a, scale * b
+        rsq = xr * xr + yr * yr
+        tangential = 2.0 * (xr * p0 + yr * p1)
+        u = xr * (1.0 + tangential) + rsq * p0 + s0 * rsq + s1 * rsq * rsq
+        v = yr * (1.0 + tangential) + rsq * p1 + s2 * rsq + s3 * rsq * rsq
+        return np.stack([f * u + cx, f * v + cy], axis=1)
+
+    def unproject(self, pixels: np.ndarray) -> np.ndarray:
+        """Unit rays ``[N, 3]`` in the camera frame through pixels ``[N, 2]``.
+
+        Exact for ``pinhole``; for ``fisheye624`` solved by Gauss-Newton on the projection
+        (sub-micropixel within the calibrated field of view; NaN rays for pixels outside it).
+        """
+        uv = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        if self.model == "pinhole":
+            fx, fy, cx, cy = self.params
+            rays = np.stack(
+                [(uv[:, 0] - cx) / fx, (uv[:, 1] - cy) / fy, np.ones(len(uv))], axis=1
+            )
+        else:
+            f, cx, cy = self.params[:3]
+            ab = np.stack([(uv[:, 0] - cx) / f, (uv[:, 1] - cy) / f], axis=1)  # initial guess
+            active = np.ones(len(uv), dtype=bool)
+            for _ in range(50):
+                projected = self._project_fisheye624(ab[active, 0], ab[active, 1])
+                residual = projected - uv[active]
+                done = np.abs(residual).max(axis=1) < 1e-9
+                eps = 1e-7
+                da = (self._project_fisheye624(ab[active, 0] + eps, ab[active, 1]) - projected) / eps
+                db = (self._project_fisheye624(ab[active, 0], ab[active, 1] + eps) - projected) / eps
+                jac = np.stack([da, db], axis=2)  # [N, 2 (uv), 2 (ab)]
+                # A (near-)singular Jacobian means the pixel is outside the model's valid field.
+                singular = np.abs(np.linalg.det(jac)) < 1e-12
+                step = np.zeros_like(residual)
+                ok = ~done & ~singular
+                step[ok] = np.linalg.solve(jac[ok], residual[ok][:, :, None])[:, :, 0]
+                index = np.flatnonzero(active)
+                ab[index] -= step
+                ab[index[singular & ~done]] = np.nan
+                active[index[done | singular]] = False
+                if not active.any():
+                    break
+            ab[active] = np.nan  # did not converge: outside the calibrated field of view
+            rays = np.stack([ab[:, 0], ab[:, 1], np.ones(len(uv))], axis=1)
+        return rays / np.linalg.norm(rays, axis=1, keepdims=True)
+
+    def in_frame(self, pixels: np.ndarray) -> np.ndarray:
+        """True where a pixel lies inside the image (NaN pixels are outside)."""
+        uv = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        with np.errstate(invalid="ignore"):
+            return (
+                (uv[:, 0] >= -0.5)
+                & (uv[:, 0] < self.width - 0.5)
+                & (uv[:, 1] >= -0.5)
+                & (uv[:, 1] < self.height - 0.5)
+            )
+
+    # -- gaze -----------------------------------------------------------------------------
+
+    def project_gaze(self, yaw: np.ndarray, pitch: np.ndarray, depth_m: np.ndarray) -> np.ndarray:
+        """Pixels ``[N, 2]`` of the gazed-at points given CPF yaw/pitch (rad) and depth (m)."""
+        return self.project(self.cpf_to_camera(gaze_point_cpf(yaw, pitch, depth_m)))
+
+    def gaze_for_pixel(
+        self, pixels: np.ndarray, depth_m: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Yaw and pitch (rad, CPF) that look at the scene point seen at ``pixels`` whose
+        distance from the CPF origin is ``depth_m``. The inverse of :meth:`project_gaze`."""
+        rays_cam = self.unproject(pixels)
+        origin_cpf = self.camera_to_cpf(np.zeros((1, 3)))[0]
+        dirs_cpf = rays_cam @ self.T_camera_cpf[:3, :3]  # rotate rays into the CPF
+        depth = np.broadcast_to(np.asarray(depth_m, dtype=np.float64), (len(rays_cam),))
+        # Find s so that |origin + s*dir| = depth: the point at that distance from the CPF.
+        b = dirs_cpf @ origin_cpf
+        c = origin_cpf @ origin_cpf - depth**2
+        s = -b + np.sqrt(np.maximum(b * b - c, 0.0))
+        points = origin_cpf + s[:, None] * dirs_cpf
+        return yaw_pitch_from_point_cpf(points)
+
+    # -- storage --------------------------------------------------------------------------
+
+    def to_json(self, path: str | Path) -> None:
+        data = {
+            "model": self.model,
+            "width": self.width,
+            "height": self.height,
+            "params": list(self.params),
+            "T_camera_cpf": self.T_camera_cpf.tolist(),
+        }
+        Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> CameraModel:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: cannot read camera calibration: {exc}") from exc
+        missing = [k for k in ("model", "width", "height", "params") if k not in data]
+        if missing:
+            raise InputError(
+                f"{path}: camera calibration lacks {', '.join(missing)}; expected keys "
+                "model, width, height, params and optionally T_camera_cpf (4x4)"
+            )
+        try:
+            return cls(
+                model=data["model"],
+                width=int(data["width"]),
+                height=int(data["height"]),
+                params=tuple(float(v) for v in data["params"]),
+                T_camera_cpf=np.asarray(data.get("T_camera_cpf", np.eye(4)), dtype=np.float64),
+            )
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from exc
+
+
+def gaze_point_cpf(yaw: np.ndarray, pitch: np.ndarray, depth_m: np.ndarray | float) -> np.ndarray:
+    """Gazed-at points ``[N, 3]`` in the CPF: unit ``[tan(yaw), tan(pitch), 1]`` times depth."""
+    yaw = np.atleast_1d(np.asarray(yaw, dtype=np.float64))
+    pitch = np.atleast_1d(np.asarray(pitch, dtype=np.float64))
+    direction = np.stack([np.tan(yaw), np.tan(pitch), np.ones_like(yaw)], axis=1)
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    depth = np.broadcast_to(np.asarray(depth_m, dtype=np.float64), yaw.shape)
+    return direction * depth[:, None]
+
+
+def yaw_pitch_from_point_cpf(points_cpf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Yaw and pitch (rad) of CPF points ``[N, 3]`` (points must lie in front, z > 0)."""
+    p = np.asarray(points_cpf, dtype=np.float64).reshape(-1, 3)
+    return np.arctan2(p[:, 0], p[:, 2]), np.arctan2(p[:, 1], p[:, 2])
+
+
+def vergence_depth(
+    left_yaw: np.ndarray,
+    right_yaw: np.ndarray,
+    left_eye_x_m: np.ndarray,
+    right_eye_x_m: np.ndarray,
+) -> np.ndarray:
+    """Depth (m, along CPF z) where the left and right gaze rays cross in the horizontal plane.
+
+    Each eye at CPF x position ``e`` looks along ``x = e + z·tan(yaw)``; equating the two gives
+    ``z = (e_right − e_left) / (tan(yaw_left) − tan(yaw_right))``. NaN where the rays are
+    parallel or diverge (no crossing in front of the wearer).
+    """
+    tl, tr = np.tan(np.asarray(left_yaw, float)), np.tan(np.asarray(right_yaw, float))
+    denominator = tl - tr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (np.asarray(right_eye_x_m, float) - np.asarray(left_eye_x_m, float)) / denominator
+    return np.where(np.isfinite(z) & (z > 0), z, np.nan)

@@ -1,0 +1,233 @@
+"""The sample sheets: ``config/recordings.tsv`` (inputs) and ``config/annotations.tsv``.
+
+This is the only code that parses them; the workflow (``workflow/rules/common.smk``) and every
+stage go through it. Rows are checked against ``workflow/schemas/recordings.schema.yaml`` /
+``annotations.schema.yaml`` and then for what a per-row schema cannot see (duplicates, a gaze CSV
+without its head camera, a session without a reference device, inconsistent folds). Errors name
+the sheet, the line (1 = the header) and the field, and say how to fix it.
+
+Recordings sheet columns: ``session, device, role, kind, path`` and optionally ``offset_s``
+(known device offset, t_session = t_device + offset_s) and ``fold`` (cross-validation fold).
+Annotation sheet columns: ``session, procedure, path``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pandas as pd
+
+from egoinstruct.config import describe_validation_error, load_schema
+from egoinstruct.errors import InputError
+from egoinstruct.labels import label_file
+
+RECORDING_COLUMNS = ["session", "device", "role", "kind", "path"]
+OPTIONAL_RECORDING_COLUMNS = ["offset_s", "fold"]
+ANNOTATION_COLUMNS = ["session", "procedure", "path"]
+MEDIA_KINDS = ("video", "aria_vrs", "audio")
+HEAD_ROLES = ("instructor", "learner")
+
+
+def is_missing(value: object) -> bool:
+    """True for an empty optional cell (None or NaN, whichever pandas produced)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _read_tsv(path: str | Path, what: str) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_filter=False)
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: {what} not found; set its path in config/config.yaml") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot parse {what} as tab-separated text: {exc}") from exc
+    except pd.errors.EmptyDataError:
+        table = pd.DataFrame()
+    table.columns = [str(c).strip() for c in table.columns]
+    return table.apply(lambda col: col.str.strip())
+
+
+def _check_columns(table: pd.DataFrame, path: str | Path, required: list[str], optional: list[str]) -> None:
+    missing = [c for c in required if c not in table.columns]
+    unknown = [c for c in table.columns if c not in required + optional]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if unknown:
+            parts.append(f"unknown column(s) {', '.join(unknown)}")
+        raise InputError(
+            f"{path}: {'; '.join(parts)}. The header must be tab-separated: "
+            f"{', '.join(required)}" + (f" (optional: {', '.join(optional)})" if optional else "")
+        )
+
+
+def _number(value: str, path: str | Path, line: int, column: str, integer: bool) -> float | int | None:
+    if value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputError(
+            f"{path}: line {line}, column {column}: {value!r} is not a number; leave it empty or "
+            f"write {'a whole number' if integer else 'seconds as a decimal number'}"
+        ) from None
+    if integer:
+        if not number.is_integer():
+            raise InputError(f"{path}: line {line}, column {column}: {value!r} must be a whole number")
+        return int(number)
+    return number
+
+
+def _validate_rows(table: pd.DataFrame, path: str | Path, schema_name: str) -> None:
+    validator = jsonschema.Draft202012Validator(load_schema(schema_name))
+    for position, record in enumerate(table.to_dict(orient="records")):
+        record = {k: v for k, v in record.items() if not is_missing(v)}
+        error = next(iter(sorted(validator.iter_errors(record), key=str)), None)
+        if error is not None:
+            field = error.absolute_path[0] if error.absolute_path else None
+            value = record.get(str(field)) if field is not None else None
+            hint = ""
+            if error.validator == "enum":
+                hint = f"; allowed: {', '.join(map(str, error.validator_value))}"
+            elif error.validator == "pattern":
+                hint = f"; it must match {error.validator_value}"
+            raise InputError(
+                f"{path}: line {position + 2}"
+                + (f", column {field} = {value!r}" if field is not None else "")
+                + f": {describe_validation_error(error)}{hint}"
+            )
+
+
+def read_recordings(path: str | Path, reference_role: str = "instructor") -> pd.DataFrame:
+    """Read and check the recordings sheet. Returns one row per input with typed optional columns
+    (``offset_s`` float or None, ``fold`` int or None) and a ``line`` column (1 = header)."""
+    table = _read_tsv(path, "recordings sample sheet")
+    _check_columns(table, path, RECORDING_COLUMNS, OPTIONAL_RECORDING_COLUMNS)
+    if table.empty:
+        raise InputError(f"{path}: the recordings sample sheet has no rows; list one row per input file")
+    table = table.copy()
+    table["line"] = range(2, len(table) + 2)
+    for column, integer in (("offset_s", False), ("fold", True)):
+        if column in table.columns:
+            table[column] = [
+                _number(v, path, line, column, integer) for v, line in zip(table[column], table["line"], strict=True)
+            ]
+        else:
+            table[column] = None
+    for column in ("offset_s", "fold"):
+        table[column] = pd.Series([None if is_missing(v) else v for v in table[column]], dtype=object, index=table.index)
+    _validate_rows(table.drop(columns="line"), path, "recordings")
+    _check_recordings_consistency(table, path, reference_role)
+    return table.reset_index(drop=True)
+
+
+def _check_recordings_consistency(table: pd.DataFrame, path: str | Path, reference_role: str) -> None:
+    duplicated = table[table.duplicated(["session", "device", "kind"], keep="first")]
+    if not duplicated.empty:
+        row = duplicated.iloc[0]
+        first = table[
+            (table.session == row.session) & (table.device == row.device) & (table.kind == row.kind)
+        ].iloc[0]
+        raise InputError(
+            f"{path}: line {row.line}: duplicate session/device/kind ({row.session}, {row.device}, "
+            f"{row.kind}); it is already on line {first.line}. Give each device its own id "
+            "(e.g. instructor_aria, learner_aria) and list each input once"
+        )
+    for (session, device), rows in table.groupby(["session", "device"], sort=False):
+        roles = rows.role.unique()
+        if len(roles) > 1:
+            raise InputError(
+                f"{path}: lines {', '.join(map(str, rows.line))}: device {device} of session "
+                f"{session} has several roles ({', '.join(roles)}); a device is worn by one person"
+            )
+        media = rows[rows.kind.isin(MEDIA_KINDS)]
+        if media.empty:
+            raise InputError(
+                f"{path}: line {rows.line.iloc[0]}: device {device} of session {session} has no "
+                f"media row; add a row of kind {', '.join(MEDIA_KINDS)} for it"
+            )
+        if len(media) > 1:
+            raise InputError(
+                f"{path}: lines {', '.join(map(str, media.line))}: device {device} of session "
+                f"{session} has several media files; list one media file per device"
+            )
+        gaze = rows[rows.kind == "gaze_csv"]
+        if not gaze.empty and roles[0] not in HEAD_ROLES:
+            raise InputError(
+                f"{path}: line {gaze.line.iloc[0]}: a gaze_csv belongs to a head-worn device "
+                f"(role {' or '.join(HEAD_ROLES)}), but {device} has role {roles[0]}"
+            )
+        offsets = {v for v in rows.offset_s if not is_missing(v)}
+        if len(offsets) > 1:
+            raise InputError(
+                f"{path}: lines {', '.join(map(str, rows.line))}: device {device} of session "
+                f"{session} has different offset_s values {sorted(offsets)}; a device has one clock offset"
+            )
+    for session, rows in table.groupby("session", sort=False):
+        folds = {v for v in rows.fold if not is_missing(v)}
+        if len(folds) > 1 or (folds and rows.fold.isna().any()):
+            raise InputError(
+                f"{path}: session {session} (lines {', '.join(map(str, rows.line))}): the fold column "
+                "must hold the same value on every row of a session, or be empty on all of them"
+            )
+        reference = rows[(rows.role == reference_role) & rows.kind.isin(MEDIA_KINDS)].device.unique()
+        if len(reference) != 1:
+            raise InputError(
+                f"{path}: session {session} must have exactly one device with role "
+                f"{reference_role} (the reference_role in config/config.yaml, whose first frame "
+                f"is t = 0 of the session clock); found {len(reference)}"
+            )
+
+
+def read_annotation_sheet(path: str | Path, labels_dir: str | Path) -> pd.DataFrame:
+    """Read and check the annotation sheet (may be empty: sessions without annotations can still
+    be preprocessed and run through the MLLMs, just not evaluated)."""
+    table = _read_tsv(path, "annotation sheet")
+    if table.empty and not len(table.columns):
+        return pd.DataFrame(columns=[*ANNOTATION_COLUMNS, "line"])
+    _check_columns(table, path, ANNOTATION_COLUMNS, [])
+    table = table.copy()
+    table["line"] = range(2, len(table) + 2)
+    _validate_rows(table.drop(columns="line"), path, "annotations")
+    for session, rows in table.groupby("session", sort=False):
+        if rows.procedure.nunique() > 1:
+            raise InputError(
+                f"{path}: lines {', '.join(map(str, rows.line))}: session {session} lists several "
+                "procedures; a session performs one procedure"
+            )
+    for row in table.itertuples():
+        labels = label_file(labels_dir, "steps", row.procedure)
+        if not labels.exists():
+            raise InputError(
+                f"{path}: line {row.line}, column procedure = {row.procedure!r}: no label set "
+                f"{labels}; add it (one description per step) or fix the procedure name"
+            )
+    return table.reset_index(drop=True)
+
+
+def check_paths_exist(table: pd.DataFrame, sheet: str | Path, generated_root: str | Path | None = None) -> None:
+    """Every ``path`` must exist, except files under ``generated_root`` (made by a rule)."""
+    root = Path(generated_root).resolve() if generated_root else None
+    for row in table.itertuples():
+        file = Path(row.path)
+        if root is not None and (file.resolve() == root or root in file.resolve().parents):
+            continue
+        if not file.exists():
+            raise InputError(
+                f"{sheet}: line {row.line}, column path: {row.path} does not exist; fix the path "
+                "(relative paths are taken from the directory snakemake runs in)"
+            )
+
+
+def session_fields(recordings: pd.DataFrame, session: str) -> dict[str, Any]:
+    """The recordings of one session: {device: {"role", "offset_s", "inputs": {kind: path}}}."""
+    rows = recordings[recordings.session == session]
+    devices: dict[str, Any] = {}
+    for row in rows.itertuples():
+        entry = devices.setdefault(row.device, {"role": row.role, "offset_s": None, "inputs": {}})
+        entry["inputs"][row.kind] = row.path
+        if not is_missing(row.offset_s):
+            entry["offset_s"] = float(row.offset_s)
+    return devices

@@ -1,0 +1,178 @@
+"""The validate stage: probe every input of a session and check its annotations.
+
+Output (``results/sessions/{session}/probe.json``) is the session's inventory that later stages
+read instead of re-probing: per device its role, the probe of each input (media streams, gaze CSV
+layout and span), the reference device and the session's extent on the session clock, the
+annotation summary, and warnings. Any hard problem raises :class:`InputError` before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from egoinstruct.annotations import check_segments, read_segments
+from egoinstruct.errors import InputError
+from egoinstruct.gaze.mps import read_mps_eye_gaze
+from egoinstruct.media.probe import probe_media
+from egoinstruct.sheet import MEDIA_KINDS, is_missing
+
+
+def probe_gaze_csv(path: str | Path) -> dict[str, Any]:
+    """Layout, sample count, clock span and rate of an MPS eye-gaze CSV."""
+    gaze = read_mps_eye_gaze(path)
+    ts = gaze.table.tracking_timestamp_us.to_numpy()
+    valid = np.isfinite(gaze.table[["yaw_rad", "pitch_rad"]].to_numpy()).all(axis=1)
+    steps = np.diff(np.sort(ts)) / 1e6
+    return {
+        "path": str(path),
+        "layout": gaze.layout,
+        "n_samples": int(len(ts)),
+        "n_invalid_samples": int((~valid).sum()),
+        "first_timestamp_us": int(ts.min()) if len(ts) else None,
+        "last_timestamp_us": int(ts.max()) if len(ts) else None,
+        "rate_hz": float(1.0 / np.median(steps)) if len(steps) and np.median(steps) > 0 else None,
+        "has_depth": bool(gaze.table.depth_m.notna().any()),
+        "has_per_eye": bool(gaze.table.left_yaw_rad.notna().any()),
+    }
+
+
+def _probe_input(kind: str, path: str, where: str) -> dict[str, Any]:
+    if kind in ("video", "audio"):
+        probe = probe_media(path, where)
+        if kind == "video" and probe["video"] is None:
+            raise InputError(f"{where}: {path} has no video stream; use kind 'audio' for audio-only files")
+        return probe
+    if kind == "gaze_csv":
+        try:
+            return probe_gaze_csv(path)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from exc
+    if kind == "aria_vrs":
+        if importlib.util.find_spec("projectaria_tools") is None:
+            raise InputError(
+                f"{where}: {path} is an Aria VRS file, which needs projectaria-tools: install the "
+                "optional extra (pip install -r requirements/aria.txt) or export the recording to "
+                "MP4 and list it with kind 'video'"
+            )
+        return {"path": path, "format": "vrs"}
+    raise InputError(f"{where}: unknown kind {kind!r}")  # the sheet schema prevents this
+
+
+def media_duration_s(probe: dict[str, Any]) -> float | None:
+    """Duration of a probed media file: the longest stream, else the container's."""
+    durations = [
+        s["duration_s"] for s in (probe.get("video"), probe.get("audio")) if s and s.get("duration_s")
+    ]
+    return max(durations) if durations else probe.get("duration_s")
+
+
+def validate_session(
+    session: str,
+    recordings: pd.DataFrame,
+    annotation_rows: pd.DataFrame,
+    labels_dir: str | Path,
+    reference_role: str = "instructor",
+    eaf_tiers: dict[str, str] | None = None,
+    allow_gaps: bool = False,
+    end_tolerance_s: float = 0.5,
+    sheet_path: str = "recordings sheet",
+) -> dict[str, Any]:
+    """Probe all inputs of ``session`` and check its annotations; return the probe document."""
+    rows = recordings[recordings.session == session]
+    if rows.empty:
+        raise InputError(f"{sheet_path}: no rows for session {session}")
+    warnings: list[str] = []
+    devices: dict[str, Any] = {}
+    for row in rows.itertuples():
+        where = f"{sheet_path}: line {row.line} ({session}/{row.device}, {row.kind})"
+        device = devices.setdefault(row.device, {"role": row.role, "offset_s": None, "inputs": {}})
+        device["inputs"][row.kind] = _probe_input(row.kind, row.path, where)
+        if not is_missing(row.offset_s):
+            device["offset_s"] = float(row.offset_s)
+    for name, device in devices.items():
+        media = next(device["inputs"][k] for k in MEDIA_KINDS if k in device["inputs"])
+        device["duration_s"] = media_duration_s(media)
+        if media.get("audio") is None and device["offset_s"] is None:
+            warnings.append(
+                f"{name} has no audio, so its clock offset cannot be found by audio "
+                "cross-correlation; give offset_s for it in the sample sheet"
+            )
+    reference = next(
+        name for name, d in devices.items()
+        if d["role"] == reference_role and any(k in d["inputs"] for k in MEDIA_KINDS)
+    )
+    duration = devices[reference]["duration_s"]
+
+    annotation: dict[str, Any] | None = None
+    session_annotations = annotation_rows[annotation_rows.session == session]
+    if not session_annotations.empty:
+        procedure = session_annotations.procedure.iloc[0]
+        segments = pd.concat(
+            [read_segments(r.path, session, eaf_tiers) for r in session_annotations.itertuples()],
+            ignore_index=True,
+        )
+        sources = ", ".join(session_annotations.path)
+        warnings += check_segments(
+            segments, sources, labels_dir, procedure, duration, allow_gaps, end_tolerance_s
+        )
+        annotation = {
+            "paths": list(session_annotations.path),
+            "procedure": procedure,
+            "tiers": {
+                tier: {
+                    "n_segments": int(len(g)),
+                    "span_s": [float(g.t_start.min()), float(g.t_end.max())],
+                    "seconds_per_label": {
+                        str(k): round(float(v), 3)
+                        for k, v in (g.t_end - g.t_start).groupby(g.label, sort=False).sum().items()
+                    },
+                }
+                for tier, g in segments.groupby("tier", sort=True)
+            },
+        }
+    else:
+        warnings.append(f"session {session} has no annotations: it can be processed but not evaluated")
+
+    return {
+        "session": session,
+        "reference_device": reference,
+        "session_duration_s": duration,
+        "devices": devices,
+        "annotations": annotation,
+        "warnings": warnings,
+    }
+
+
+def inputs_overview(probes: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per session and device: role, streams, gaze layout, annotations (for the report)."""
+    rows = []
+    for probe in probes:
+        annotation = probe.get("annotations") or {}
+        for name, device in probe["devices"].items():
+            media = next((device["inputs"][k] for k in MEDIA_KINDS if k in device["inputs"]), {})
+            video, audio = media.get("video") or {}, media.get("audio") or {}
+            gaze = device["inputs"].get("gaze_csv") or {}
+            rows.append(
+                {
+                    "session": probe["session"],
+                    "device": name,
+                    "role": device["role"],
+                    "reference": name == probe["reference_device"],
+                    "duration_s": device.get("duration_s"),
+                    "video": f"{video['width']}x{video['height']}@{video['fps']:.3g}" if video else "",
+                    "audio": f"{audio['sample_rate_hz']} Hz x{audio['channels']}" if audio else "",
+                    "gaze_layout": gaze.get("layout", ""),
+                    "gaze_rate_hz": gaze.get("rate_hz"),
+                    "procedure": annotation.get("procedure", ""),
+                    "n_step_segments": annotation.get("tiers", {}).get("steps", {}).get("n_segments"),
+                    "n_state_segments": annotation.get("tiers", {}).get("states", {}).get("n_segments"),
+                    "warnings": len(probe.get("warnings", [])),
+                }
+            )
+    return pd.DataFrame(rows)

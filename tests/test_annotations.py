@@ -1,0 +1,114 @@
+import pytest
+from conftest import write_tsv
+
+from egoinstruct.annotations import check_segments, read_segments
+from egoinstruct.errors import InputError
+
+HEADER = ["session", "tier", "t_start", "t_end", "label"]
+
+
+def _good_rows(session="s1"):
+    return [
+        [session, "steps", 0.0, 4.0, "background"],
+        [session, "steps", 4.0, 10.0, "place_base_plate"],
+        [session, "states", 0.0, 6.0, "instructor_explains"],
+        [session, "states", 6.0, 10.0, "silent_work"],
+    ]
+
+
+def _check(path, labels_dir, duration=10.0, **kwargs):
+    segments = read_segments(path, "s1")
+    return check_segments(segments, path, labels_dir, "block_assembly", duration, **kwargs)
+
+
+@pytest.fixture
+def labels_dir(repo_root):
+    return repo_root / "resources" / "labels"
+
+
+def test_tsv_and_csv_read_the_same(tmp_path, labels_dir):
+    tsv = write_tsv(tmp_path / "a.tsv", HEADER, _good_rows() + _good_rows("other"))
+    csv = tmp_path / "a.csv"
+    csv.write_text(tsv.read_text().replace("\t", ","))
+    a, b = read_segments(tsv, "s1"), read_segments(csv, "s1")
+    assert len(a) == 4 and a.drop(columns="source_line").equals(b.drop(columns="source_line"))
+    assert _check(tsv, labels_dir) == []
+
+
+def _eaf(path, steps, states):
+    slots, tiers, n = [], {}, 0
+    for tier, segs in (("steps", steps), ("states", states)):
+        anns = []
+        for t0, t1, label in segs:
+            slots += [f'<TIME_SLOT TIME_SLOT_ID="ts{n}" TIME_VALUE="{int(t0 * 1000)}"/>',
+                      f'<TIME_SLOT TIME_SLOT_ID="ts{n + 1}" TIME_VALUE="{int(t1 * 1000)}"/>']
+            anns.append(f'<ANNOTATION><ALIGNABLE_ANNOTATION ANNOTATION_ID="a{n}" TIME_SLOT_REF1="ts{n}" '
+                        f'TIME_SLOT_REF2="ts{n + 1}"><ANNOTATION_VALUE>{label}</ANNOTATION_VALUE>'
+                        '</ALIGNABLE_ANNOTATION></ANNOTATION>')
+            n += 2
+        tiers[tier] = anns
+    body = "".join(f'<TIER TIER_ID="{t}" LINGUISTIC_TYPE_REF="default-lt">{"".join(a)}</TIER>' for t, a in tiers.items())
+    path.write_text('<?xml version="1.0" encoding="UTF-8"?><ANNOTATION_DOCUMENT VERSION="3.0">'
+                    f'<HEADER TIME_UNITS="milliseconds"/><TIME_ORDER>{"".join(slots)}</TIME_ORDER>{body}'
+                    '<LINGUISTIC_TYPE LINGUISTIC_TYPE_ID="default-lt" TIME_ALIGNABLE="true"/></ANNOTATION_DOCUMENT>')
+    return path
+
+
+def test_eaf_matches_tsv(tmp_path, labels_dir):
+    rows = _good_rows()
+    eaf = _eaf(tmp_path / "a.eaf",
+               [(r[2], r[3], r[4]) for r in rows if r[1] == "steps"],
+               [(r[2], r[3], r[4]) for r in rows if r[1] == "states"])
+    tsv = write_tsv(tmp_path / "a.tsv", HEADER, rows)
+    cols = ["session", "tier", "t_start", "t_end", "label"]
+    assert read_segments(eaf, "s1")[cols].equals(read_segments(tsv, "s1")[cols])
+    assert _check(eaf, labels_dir) == []
+    with pytest.raises(InputError, match="no ELAN tier 'Schritte'.*eaf_tiers.steps"):
+        read_segments(eaf, "s1", {"steps": "Schritte", "states": "states"})
+
+
+@pytest.mark.parametrize("rows,expected", [
+    ([["s1", "steps", 0, 4, "background"], ["s1", "steps", 4, 10, "juggle"]],
+     r"line 3 \(tier steps, 4–10 s\): unknown label 'juggle'; known labels"),
+    ([["s1", "steps", 0, 6, "background"], ["s1", "steps", 5, 10, "place_base_plate"]],
+     r"line 3 \(tier steps, place_base_plate from 5 s\) overlaps line 2"),
+    ([["s1", "steps", 0, 4, "background"], ["s1", "steps", 5, 10, "place_base_plate"]],
+     r"gap in tier steps from 4 s to 5 s.*allow_gaps"),
+    ([["s1", "steps", 4, 4, "background"], ["s1", "steps", 4, 10, "background"]],
+     r"line 2 \(tier steps, 4–4 s\): t_end must be after t_start"),
+    ([["s1", "steps", 0, 4, "background"], ["s1", "steps", 4, 12, "place_base_plate"]],
+     r"line 3 .*ends after the reference recording \(10.000 s.*video is shorter than its annotations"),
+    ([["s1", "steps", -1, 4, "background"]], r"line 2: t_start: -1.0 is less than the minimum of 0"),
+    ([["s1", "moods", 0, 4, "happy"]], r"line 2: tier: 'moods' is not one of"),
+])
+def test_bad_segments(tmp_path, labels_dir, rows, expected):
+    states = [["s1", "states", 0, 10, "silent_work"]]
+    path = write_tsv(tmp_path / "a.tsv", HEADER, rows + states)
+    with pytest.raises(InputError, match=expected):
+        _check(path, labels_dir)
+
+
+def test_gaps_allowed_become_warnings(tmp_path, labels_dir):
+    rows = [["s1", "steps", 0, 4, "background"], ["s1", "steps", 5, 10, "place_base_plate"],
+            ["s1", "states", 0, 10, "silent_work"]]
+    warnings = _check(write_tsv(tmp_path / "a.tsv", HEADER, rows), labels_dir, allow_gaps=True)
+    assert len(warnings) == 1 and "gap in tier steps" in warnings[0]
+
+
+def test_small_overhang_is_tolerated(tmp_path, labels_dir):
+    rows = [["s1", "steps", 0, 10.3, "background"], ["s1", "states", 0, 10.3, "silent_work"]]
+    assert _check(write_tsv(tmp_path / "a.tsv", HEADER, rows), labels_dir) == []
+
+
+def test_non_numeric_time_and_missing_session(tmp_path, labels_dir):
+    path = write_tsv(tmp_path / "a.tsv", HEADER, [["s1", "steps", "0:04", 5, "background"]])
+    with pytest.raises(InputError, match=r"line 2, column t_start = '0:04': not a time"):
+        read_segments(path, "s1")
+    with pytest.raises(InputError, match="no rows for session s2"):
+        read_segments(path, "s2")
+
+
+def test_missing_tier(tmp_path, labels_dir):
+    path = write_tsv(tmp_path / "a.tsv", HEADER, [["s1", "steps", 0, 10, "background"]])
+    with pytest.raises(InputError, match="no segments in tier states"):
+        _check(path, labels_dir)

@@ -1,0 +1,103 @@
+import pytest
+from conftest import write_tsv
+
+from egoinstruct.errors import InputError
+from egoinstruct.sheet import (
+    check_paths_exist,
+    read_annotation_sheet,
+    read_recordings,
+    session_fields,
+)
+
+HEADER = ["session", "device", "role", "kind", "path"]
+
+
+def _rows():
+    return [
+        ["s1", "ins", "instructor", "video", "a.mp4"],
+        ["s1", "ins", "instructor", "gaze_csv", "a.csv"],
+        ["s1", "lea", "learner", "video", "b.mp4"],
+        ["s1", "exo", "exo", "video", "c.mp4"],
+    ]
+
+
+def test_bundled_demo_sheets_are_valid(repo_root):
+    table = read_recordings(repo_root / "config" / "recordings.tsv")
+    assert table.session.nunique() == 6
+    assert set(table.kind) == {"video", "gaze_csv"}
+    annotations = read_annotation_sheet(repo_root / "config" / "annotations.tsv", repo_root / "resources" / "labels")
+    assert set(annotations.session) == set(table.session)
+
+
+def test_reads_optional_columns(tmp_path):
+    rows = [r + [0.5 if r[1] == "lea" else None, 2] for r in _rows()]
+    table = read_recordings(write_tsv(tmp_path / "r.tsv", HEADER + ["offset_s", "fold"], rows))
+    assert table.loc[table.device == "lea", "offset_s"].tolist() == [0.5]
+    assert table.loc[table.device == "ins", "offset_s"].isna().all()
+    assert set(table.fold) == {2}
+    devices = session_fields(table, "s1")
+    assert devices["ins"]["inputs"] == {"video": "a.mp4", "gaze_csv": "a.csv"}
+    assert devices["lea"]["offset_s"] == 0.5
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda rows: rows[2].__setitem__(2, "teacher"), r"line 4, column role = 'teacher'.*allowed: instructor, learner, exo"),
+    (lambda rows: rows[0].__setitem__(3, "mp4"), r"line 2, column kind = 'mp4'.*allowed: video, aria_vrs, gaze_csv, audio"),
+    (lambda rows: rows.append(["s1", "lea", "learner", "video", "d.mp4"]), r"line 6: duplicate session/device/kind \(s1, lea, video\); it is already on line 4"),
+    (lambda rows: rows[1].__setitem__(0, "s 1"), r"line 3, column session = 's 1'.*must match"),
+    (lambda rows: rows.append(["s1", "exo", "exo", "gaze_csv", "e.csv"]), r"line 6: a gaze_csv belongs to a head-worn device"),
+    (lambda rows: rows.__setitem__(0, ["s1", "ins", "learner", "video", "a.mp4"]), r"several roles"),
+    (lambda rows: rows.pop(0), r"device ins of session s1 has no media row"),
+    (lambda rows: [r.__setitem__(2, "learner") for r in rows if r[1] == "ins"], r"exactly one device with role instructor"),
+    (lambda rows: rows[3].__setitem__(4, ""), r"line 5, column path.*should be non-empty"),
+])
+def test_bad_rows_name_line_field_and_fix(tmp_path, change, expected):
+    rows = _rows()
+    change(rows)
+    path = write_tsv(tmp_path / "r.tsv", HEADER, rows)
+    with pytest.raises(InputError, match=expected) as info:
+        read_recordings(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_and_unknown_columns(tmp_path):
+    path = write_tsv(tmp_path / "r.tsv", ["session", "device", "rol", "kind", "path"], [["s1", "a", "instructor", "video", "x"]])
+    with pytest.raises(InputError, match=r"missing column\(s\) role; unknown column\(s\) rol"):
+        read_recordings(path)
+
+
+def test_bad_offset_and_fold(tmp_path):
+    rows = [r + ["soon"] for r in _rows()]
+    with pytest.raises(InputError, match=r"line 2, column offset_s: 'soon' is not a number"):
+        read_recordings(write_tsv(tmp_path / "r.tsv", HEADER + ["offset_s"], rows))
+    rows = [r + [i % 2] for i, r in enumerate(_rows())]
+    with pytest.raises(InputError, match="same value on every row of a session"):
+        read_recordings(write_tsv(tmp_path / "r2.tsv", HEADER + ["fold"], rows))
+
+
+def test_empty_and_missing_sheet(tmp_path):
+    with pytest.raises(InputError, match="has no rows"):
+        read_recordings(write_tsv(tmp_path / "r.tsv", HEADER, []))
+    with pytest.raises(InputError, match="not found"):
+        read_recordings(tmp_path / "nope.tsv")
+
+
+def test_missing_file_is_reported_with_line(tmp_path):
+    (tmp_path / "gen").mkdir()
+    rows = [["s1", "ins", "instructor", "video", str(tmp_path / "gen" / "a.mp4")],
+            ["s1", "lea", "learner", "video", str(tmp_path / "missing.mp4")]]
+    table = read_recordings(write_tsv(tmp_path / "r.tsv", HEADER, rows))
+    with pytest.raises(InputError, match=r"line 3, column path: .*missing.mp4 does not exist"):
+        check_paths_exist(table, "r.tsv", generated_root=tmp_path / "gen")
+
+
+def test_annotation_sheet_checks(tmp_path, repo_root):
+    labels = repo_root / "resources" / "labels"
+    ok = write_tsv(tmp_path / "a.tsv", ["session", "procedure", "path"], [["s1", "block_assembly", "x.tsv"]])
+    assert len(read_annotation_sheet(ok, labels)) == 1
+    bad = write_tsv(tmp_path / "b.tsv", ["session", "procedure", "path"], [["s1", "juggling", "x.tsv"]])
+    with pytest.raises(InputError, match=r"line 2, column procedure = 'juggling': no label set"):
+        read_annotation_sheet(bad, labels)
+    ext = write_tsv(tmp_path / "c.tsv", ["session", "procedure", "path"], [["s1", "block_assembly", "x.txt"]])
+    with pytest.raises(InputError, match=r"line 2, column path = 'x.txt'"):
+        read_annotation_sheet(ext, labels)

@@ -1,0 +1,115 @@
+import importlib.util
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_video, write_tsv
+
+from egoinstruct.errors import InputError
+from egoinstruct.gaze.mps import write_mps_eye_gaze
+from egoinstruct.media.ffmpeg import ffmpeg_executable
+from egoinstruct.media.probe import probe_media
+from egoinstruct.sheet import read_recordings
+from egoinstruct.validate import inputs_overview, validate_session
+
+HEADER = ["session", "device", "role", "kind", "path"]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    root = tmp_path_factory.mktemp("media")
+    make_video(root / "ins.mp4", duration_s=6.0)
+    make_video(root / "lea.mp4", duration_s=6.0)
+    make_video(root / "mute.mp4", duration_s=6.0, audio=False)
+    n = 60
+    gaze = pd.DataFrame({"tracking_timestamp_us": 5_000_000 + np.arange(n) * 100_000,
+                         "yaw_rad": np.zeros(n), "pitch_rad": np.zeros(n)})
+    write_mps_eye_gaze(gaze, root / "gaze.csv", "gen1_old")
+    return root
+
+
+def _session(tmp_path, media, rows=None, annotations=None):
+    rows = rows or [
+        ["s1", "ins", "instructor", "video", media / "ins.mp4"],
+        ["s1", "ins", "instructor", "gaze_csv", media / "gaze.csv"],
+        ["s1", "lea", "learner", "video", media / "lea.mp4"],
+        ["s1", "exo", "exo", "video", media / "mute.mp4"],
+    ]
+    recordings = read_recordings(write_tsv(tmp_path / "r.tsv", HEADER, rows))
+    ann_rows = pd.DataFrame(columns=["session", "procedure", "path", "line"])
+    if annotations is not None:
+        path = write_tsv(tmp_path / "a.tsv", ["session", "tier", "t_start", "t_end", "label"], annotations)
+        ann_rows = pd.DataFrame([{"session": "s1", "procedure": "block_assembly", "path": str(path), "line": 2}])
+    return recordings, ann_rows
+
+
+def test_probe_reports_streams(media):
+    probe = probe_media(media / "ins.mp4")
+    assert probe["video"]["width"] == 64 and probe["video"]["height"] == 48
+    assert abs(probe["video"]["fps"] - 15) < 1e-6
+    assert probe["audio"]["sample_rate_hz"] == 48000 and probe["audio"]["channels"] == 2
+    assert abs(probe["video"]["duration_s"] - 6.0) < 0.1
+    assert probe_media(media / "mute.mp4")["audio"] is None
+
+
+def test_validate_session_inventory(tmp_path, media, repo_root):
+    recordings, ann = _session(tmp_path, media, annotations=[
+        ["s1", "steps", 0, 6, "background"], ["s1", "states", 0, 3, "instructor_explains"],
+        ["s1", "states", 3, 6, "silent_work"]])
+    probe = validate_session("s1", recordings, ann, repo_root / "resources" / "labels", sheet_path="r.tsv")
+    assert probe["reference_device"] == "ins"
+    assert abs(probe["session_duration_s"] - 6.0) < 0.1
+    gaze = probe["devices"]["ins"]["inputs"]["gaze_csv"]
+    assert gaze["layout"] == "gen1_old" and gaze["n_samples"] == 60 and abs(gaze["rate_hz"] - 10) < 1e-6
+    assert probe["annotations"]["tiers"]["states"]["n_segments"] == 2
+    # the exo camera has no audio: a warning that says what to do, not an error
+    assert any("exo has no audio" in w and "offset_s" in w for w in probe["warnings"])
+    overview = inputs_overview([probe])
+    assert list(overview.device) == ["ins", "lea", "exo"] and overview.reference.tolist() == [True, False, False]
+
+
+def test_unreadable_video_names_file_and_line(tmp_path, media):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(np.random.default_rng(0).integers(0, 255, 5000, dtype=np.uint8).tobytes())
+    rows = [["s1", "ins", "instructor", "video", media / "ins.mp4"], ["s1", "lea", "learner", "video", junk]]
+    recordings, ann = _session(tmp_path, media, rows=rows)
+    with pytest.raises(InputError, match=r"r.tsv: line 3 \(s1/lea, video\): .*junk.mp4: not a readable media file"):
+        validate_session("s1", recordings, ann, "resources/labels", sheet_path="r.tsv")
+
+
+def test_truncated_video_is_an_error(tmp_path, media):
+    data = (media / "lea.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])  # moov atom at the end is lost
+    rows = [["s1", "ins", "instructor", "video", media / "ins.mp4"], ["s1", "lea", "learner", "video", cut]]
+    recordings, ann = _session(tmp_path, media, rows=rows)
+    with pytest.raises(InputError, match=r"line 3 .*cut.mp4"):
+        validate_session("s1", recordings, ann, "resources/labels", sheet_path="r.tsv")
+
+
+def test_annotations_longer_than_video(tmp_path, media, repo_root):
+    recordings, ann = _session(tmp_path, media, annotations=[
+        ["s1", "steps", 0, 20, "background"], ["s1", "states", 0, 20, "silent_work"]])
+    with pytest.raises(InputError, match="video is shorter than its annotations"):
+        validate_session("s1", recordings, ann, repo_root / "resources" / "labels")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("projectaria_tools") is not None,
+                    reason="projectaria-tools is installed here")
+def test_vrs_without_projectaria_tools(tmp_path, media):
+    vrs = tmp_path / "rec.vrs"
+    vrs.write_bytes(b"\0" * 10)
+    rows = [["s1", "ins", "instructor", "aria_vrs", vrs]]
+    recordings, ann = _session(tmp_path, media, rows=rows)
+    with pytest.raises(InputError, match="needs projectaria-tools.*kind 'video'"):
+        validate_session("s1", recordings, ann, "resources/labels")
+
+
+def test_video_kind_without_video_stream(tmp_path, media):
+    wav = tmp_path / "a.wav"
+    subprocess.run([ffmpeg_executable(), "-v", "error", "-f", "lavfi", "-i", "sine=duration=1", str(wav)], check=True)
+    rows = [["s1", "ins", "instructor", "video", wav]]
+    recordings, ann = _session(tmp_path, media, rows=rows)
+    with pytest.raises(InputError, match="has no video stream; use kind 'audio'"):
+        validate_session("s1", recordings, ann, "resources/labels")

@@ -1,0 +1,25 @@
+# Synthetic demo sessions (config: demo). Only defined when demo.enabled, so with real data a
+# missing input is an error, never silently replaced by synthetic files.
+from egoinstruct.demo import procedure_for, session_files
+
+if DEMO["enabled"]:
+
+    rule demo_session:
+        output:
+            list(session_files("{session}", DEMO_ROOT, with_eaf=True).values()),
+        params:
+            settings={k: v for k, v in DEMO.items() if k not in ("enabled", "root")},
+            root=str(DEMO_ROOT),
+            labels_dir=config["labels_dir"],
+            procedure=lambda wc: session_procedure(wc.session)
+            or procedure_for(SESSIONS.index(wc.session)),
+        log:
+            "logs/demo/{session}.log",
+        benchmark:
+            "benchmarks/demo/{session}.tsv"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=20,
+        script:
+            "../scripts/generate_demo_session.py"

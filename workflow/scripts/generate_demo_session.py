@@ -1,0 +1,15 @@
+"""Rule demo_session: write one synthetic demo session (videos, gaze CSVs, annotations, truth)."""
+
+from pathlib import Path
+
+from egoinstruct.demo import DemoSettings, generate_session
+from egoinstruct.logutil import rule_logging
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+
+with rule_logging(sm.log[0]) as log:
+    settings = DemoSettings(**sm.params.settings, labels_dir=Path(sm.params.labels_dir))
+    log.info("generating demo session %s (%s, %s)", sm.wildcards.session, sm.params.procedure, settings)
+    generate_session(
+        sm.wildcards.session, sm.params.procedure, Path(sm.params.root), settings, with_eaf=True
+    )

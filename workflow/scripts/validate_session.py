@@ -1,0 +1,30 @@
+"""Rule validate_session: probe one session's inputs, check its annotations -> probe.json."""
+
+import pandas as pd
+
+from egoinstruct.io import write_json
+from egoinstruct.logutil import rule_logging
+from egoinstruct.validate import validate_session
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+
+with rule_logging(sm.log[0]) as log:
+    checks = sm.params.checks
+    probe = validate_session(
+        session=sm.wildcards.session,
+        recordings=pd.DataFrame.from_records(sm.params.recordings),
+        annotation_rows=pd.DataFrame.from_records(
+            sm.params.annotations, columns=["session", "procedure", "path", "line"]
+        ),
+        labels_dir=sm.params.labels_dir,
+        reference_role=sm.params.reference_role,
+        eaf_tiers=checks["eaf_tiers"],
+        allow_gaps=checks["allow_gaps"],
+        end_tolerance_s=checks["end_tolerance_s"],
+        sheet_path=sm.params.recordings_sheet,
+    )
+    for warning in probe["warnings"]:
+        log.warning(warning)
+    write_json(sm.output[0], probe)
+    log.info("%s: %d devices, reference %s, %.1f s", probe["session"], len(probe["devices"]),
+             probe["reference_device"], probe["session_duration_s"])
