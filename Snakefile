@@ -19,6 +19,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/validate.smk"
+include: "workflow/rules/ingest.smk"
 
 
 rule all:

@@ -11,7 +11,7 @@ from egoinstruct.gaze.mps import write_mps_eye_gaze
 from egoinstruct.media.ffmpeg import ffmpeg_executable
 from egoinstruct.media.probe import probe_media
 from egoinstruct.sheet import read_recordings
-from egoinstruct.validate import inputs_overview, validate_session
+from egoinstruct.validate import inputs_overview, probe_device, validate_session
 
 HEADER = ["session", "device", "role", "kind", "path"]
 
@@ -44,6 +44,11 @@ def _session(tmp_path, media, rows=None, annotations=None):
     return recordings, ann_rows
 
 
+def _validate(session, recordings, ann, labels_dir="resources/labels", sheet_path="r.tsv"):
+    probes = [probe_device(rows, sheet_path) for _, rows in recordings.groupby("device", sort=False)]
+    return validate_session(session, probes, ann, labels_dir)
+
+
 def test_probe_reports_streams(media):
     probe = probe_media(media / "ins.mp4")
     assert probe["video"]["width"] == 64 and probe["video"]["height"] == 48
@@ -57,7 +62,7 @@ def test_validate_session_inventory(tmp_path, media, repo_root):
     recordings, ann = _session(tmp_path, media, annotations=[
         ["s1", "steps", 0, 6, "background"], ["s1", "states", 0, 3, "instructor_explains"],
         ["s1", "states", 3, 6, "silent_work"]])
-    probe = validate_session("s1", recordings, ann, repo_root / "resources" / "labels", sheet_path="r.tsv")
+    probe = _validate("s1", recordings, ann, repo_root / "resources" / "labels")
     assert probe["reference_device"] == "ins"
     assert abs(probe["session_duration_s"] - 6.0) < 0.1
     gaze = probe["devices"]["ins"]["inputs"]["gaze_csv"]
@@ -75,7 +80,7 @@ def test_unreadable_video_names_file_and_line(tmp_path, media):
     rows = [["s1", "ins", "instructor", "video", media / "ins.mp4"], ["s1", "lea", "learner", "video", junk]]
     recordings, ann = _session(tmp_path, media, rows=rows)
     with pytest.raises(InputError, match=r"r.tsv: line 3 \(s1/lea, video\): .*junk.mp4: not a readable media file"):
-        validate_session("s1", recordings, ann, "resources/labels", sheet_path="r.tsv")
+        _validate("s1", recordings, ann)
 
 
 def test_truncated_video_is_an_error(tmp_path, media):
@@ -85,14 +90,14 @@ def test_truncated_video_is_an_error(tmp_path, media):
     rows = [["s1", "ins", "instructor", "video", media / "ins.mp4"], ["s1", "lea", "learner", "video", cut]]
     recordings, ann = _session(tmp_path, media, rows=rows)
     with pytest.raises(InputError, match=r"line 3 .*cut.mp4"):
-        validate_session("s1", recordings, ann, "resources/labels", sheet_path="r.tsv")
+        _validate("s1", recordings, ann)
 
 
 def test_annotations_longer_than_video(tmp_path, media, repo_root):
     recordings, ann = _session(tmp_path, media, annotations=[
         ["s1", "steps", 0, 20, "background"], ["s1", "states", 0, 20, "silent_work"]])
     with pytest.raises(InputError, match="video is shorter than its annotations"):
-        validate_session("s1", recordings, ann, repo_root / "resources" / "labels")
+        _validate("s1", recordings, ann, repo_root / "resources" / "labels")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("projectaria_tools") is not None,
@@ -103,7 +108,7 @@ def test_vrs_without_projectaria_tools(tmp_path, media):
     rows = [["s1", "ins", "instructor", "aria_vrs", vrs]]
     recordings, ann = _session(tmp_path, media, rows=rows)
     with pytest.raises(InputError, match="needs projectaria-tools.*kind 'video'"):
-        validate_session("s1", recordings, ann, "resources/labels")
+        _validate("s1", recordings, ann)
 
 
 def test_video_kind_without_video_stream(tmp_path, media):
@@ -112,4 +117,4 @@ def test_video_kind_without_video_stream(tmp_path, media):
     rows = [["s1", "ins", "instructor", "video", wav]]
     recordings, ann = _session(tmp_path, media, rows=rows)
     with pytest.raises(InputError, match="has no video stream; use kind 'audio'"):
-        validate_session("s1", recordings, ann, "resources/labels")
+        _validate("s1", recordings, ann)

@@ -1,10 +1,16 @@
 """The validate stage: probe every input of a session and check its annotations.
 
-Output (``results/sessions/{session}/probe.json``) is the session's inventory that later stages
-read instead of re-probing: per device its role, the probe of each input (media streams, gaze CSV
-layout and span), the reference device and the session's extent on the session clock, the
-annotation summary, and warnings. Any hard problem raises :class:`InputError` before anything is
-written.
+Two steps, so that each output changes only when what it describes changes:
+
+* :func:`probe_device` → ``results/sessions/{session}/probe/{device}.json``: the device's role,
+  sheet offset, the probe of each of its inputs (media streams, gaze CSV layout and span) and
+  its duration. Ingest stages depend on these (their own and the reference device's), so editing
+  an annotation never reruns preprocessing.
+* :func:`validate_session` → ``results/sessions/{session}/probe.json``: all device probes, the
+  reference device and the session's extent on the session clock, the checked annotations'
+  summary, and every warning.
+
+Any hard problem raises :class:`InputError` before anything is written.
 """
 
 from __future__ import annotations
@@ -72,41 +78,48 @@ def media_duration_s(probe: dict[str, Any]) -> float | None:
     return max(durations) if durations else probe.get("duration_s")
 
 
+def probe_device(rows: pd.DataFrame, sheet_path: str = "recordings sheet") -> dict[str, Any]:
+    """Probe every input of one device (its sample-sheet rows): role, offset, inputs, duration."""
+    first = rows.iloc[0]
+    device: dict[str, Any] = {
+        "session": first.session,
+        "device": first.device,
+        "role": first.role,
+        "offset_s": None,
+        "inputs": {},
+        "warnings": [],
+    }
+    for row in rows.itertuples():
+        where = f"{sheet_path}: line {row.line} ({row.session}/{row.device}, {row.kind})"
+        device["inputs"][row.kind] = _probe_input(row.kind, row.path, where)
+        if not is_missing(row.offset_s):
+            device["offset_s"] = float(row.offset_s)
+    media = next(device["inputs"][k] for k in MEDIA_KINDS if k in device["inputs"])
+    device["media_kind"] = next(k for k in MEDIA_KINDS if k in device["inputs"])
+    device["duration_s"] = media_duration_s(media)
+    device["has_audio"] = media.get("audio") is not None
+    if not device["has_audio"] and device["offset_s"] is None:
+        device["warnings"].append(
+            f"{first.device} has no audio, so its clock offset cannot be found by audio "
+            "cross-correlation; give offset_s for it in the sample sheet"
+        )
+    return device
+
+
 def validate_session(
     session: str,
-    recordings: pd.DataFrame,
+    device_probes: list[dict[str, Any]],
     annotation_rows: pd.DataFrame,
     labels_dir: str | Path,
     reference_role: str = "instructor",
     eaf_tiers: dict[str, str] | None = None,
     allow_gaps: bool = False,
     end_tolerance_s: float = 0.5,
-    sheet_path: str = "recordings sheet",
 ) -> dict[str, Any]:
-    """Probe all inputs of ``session`` and check its annotations; return the probe document."""
-    rows = recordings[recordings.session == session]
-    if rows.empty:
-        raise InputError(f"{sheet_path}: no rows for session {session}")
-    warnings: list[str] = []
-    devices: dict[str, Any] = {}
-    for row in rows.itertuples():
-        where = f"{sheet_path}: line {row.line} ({session}/{row.device}, {row.kind})"
-        device = devices.setdefault(row.device, {"role": row.role, "offset_s": None, "inputs": {}})
-        device["inputs"][row.kind] = _probe_input(row.kind, row.path, where)
-        if not is_missing(row.offset_s):
-            device["offset_s"] = float(row.offset_s)
-    for name, device in devices.items():
-        media = next(device["inputs"][k] for k in MEDIA_KINDS if k in device["inputs"])
-        device["duration_s"] = media_duration_s(media)
-        if media.get("audio") is None and device["offset_s"] is None:
-            warnings.append(
-                f"{name} has no audio, so its clock offset cannot be found by audio "
-                "cross-correlation; give offset_s for it in the sample sheet"
-            )
-    reference = next(
-        name for name, d in devices.items()
-        if d["role"] == reference_role and any(k in d["inputs"] for k in MEDIA_KINDS)
-    )
+    """Combine the device probes of ``session`` and check its annotations; the probe document."""
+    devices = {probe["device"]: probe for probe in device_probes}
+    warnings = [w for probe in device_probes for w in probe.get("warnings", [])]
+    reference = next(name for name, d in devices.items() if d["role"] == reference_role)
     duration = devices[reference]["duration_s"]
 
     annotation: dict[str, Any] | None = None

@@ -6,7 +6,9 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from egoinstruct.sheet import (
+    MEDIA_KINDS,
     check_paths_exist,
+    is_missing,
     read_annotation_sheet,
     read_recordings,
 )
@@ -41,26 +43,54 @@ wildcard_constraints:
     device=_one_of(RECORDINGS.device),
 
 
-def session_rows(session):
-    """The sample-sheet rows of one session, as plain records (used as params, so editing a
-    session's rows reruns only that session's jobs)."""
-    rows = RECORDINGS[RECORDINGS.session == session]
-    return rows[["session", "device", "role", "kind", "path", "offset_s", "fold", "line"]].to_dict(
-        orient="records"
-    )
+def session_devices(session):
+    """Device ids of a session, in sheet order."""
+    return list(dict.fromkeys(RECORDINGS.loc[RECORDINGS.session == session, "device"]))
+
+
+def reference_device(session):
+    """The device whose first frame is t = 0 of the session clock."""
+    rows = RECORDINGS[(RECORDINGS.session == session) & (RECORDINGS.role == config["reference_role"])]
+    return rows.device.iloc[0]
+
+
+def _device_table(session, device):
+    return RECORDINGS[(RECORDINGS.session == session) & (RECORDINGS.device == device)]
+
+
+def device_paths(session, device):
+    """Every input file of one device (media and gaze)."""
+    return _device_table(session, device).path.tolist()
+
+
+def device_rows(session, device):
+    """The sample-sheet rows of one device as plain records; used as params, so editing a
+    device's rows reruns only that device's jobs."""
+    columns = ["session", "device", "role", "kind", "path", "offset_s", "fold", "line"]
+    return _device_table(session, device)[columns].to_dict(orient="records")
+
+
+def device_media(session, device):
+    """The device's media file (video, aria_vrs or audio)."""
+    rows = _device_table(session, device)
+    return rows.loc[rows.kind.isin(MEDIA_KINDS), "path"].iloc[0]
+
+
+def device_sheet_offset(session, device):
+    """offset_s given for the device in the sample sheet, or None."""
+    values = [v for v in _device_table(session, device).offset_s if not is_missing(v)]
+    return float(values[0]) if values else None
+
+
+def video_devices(session):
+    """Devices of a session that have a video (frames are made for these)."""
+    rows = RECORDINGS[(RECORDINGS.session == session) & (RECORDINGS.kind == "video")]
+    return list(dict.fromkeys(rows.device))
 
 
 def session_annotation_rows(session):
     rows = ANNOTATIONS[ANNOTATIONS.session == session]
     return rows[["session", "procedure", "path", "line"]].to_dict(orient="records")
-
-
-def session_inputs(wildcards):
-    """Every input file of a session: its recordings and its annotation files."""
-    return {
-        "recordings": RECORDINGS.loc[RECORDINGS.session == wildcards.session, "path"].tolist(),
-        "annotations": ANNOTATIONS.loc[ANNOTATIONS.session == wildcards.session, "path"].tolist(),
-    }
 
 
 def session_procedure(session):
@@ -70,7 +100,15 @@ def session_procedure(session):
 
 def all_outputs():
     """What `snakemake` with no target builds: every stage that exists so far."""
-    return [
+    outputs = [
         *expand("results/sessions/{session}/probe.json", session=SESSIONS),
         "results/data/inputs_overview.tsv",
     ]
+    for session in SESSIONS:
+        outputs += [
+            f"results/sessions/{session}/sync.json",
+            f"results/sessions/{session}/audio_alignment.json",
+            *expand("results/sessions/{session}/audio/{device}.wav", session=session, device=session_devices(session)),
+            *expand("results/sessions/{session}/frames/{device}.parquet", session=session, device=video_devices(session)),
+        ]
+    return outputs

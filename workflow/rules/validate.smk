@@ -1,22 +1,45 @@
-# Validate: probe every input of a session and check its annotations -> probe.json.
+# Validate: probe every input (one job per device) and check each session's annotations.
+
+
+rule probe_device:
+    input:
+        lambda wc: device_paths(wc.session, wc.device),
+    output:
+        "results/sessions/{session}/probe/{device}.json",
+    params:
+        rows=lambda wc: device_rows(wc.session, wc.device),
+        recordings_sheet=config["recordings"],
+    log:
+        "logs/probe_device/{session}/{device}.log",
+    benchmark:
+        "benchmarks/probe_device/{session}/{device}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/probe_device.py"
 
 
 rule validate_session:
     input:
-        unpack(session_inputs),
+        probes=lambda wc: expand(
+            "results/sessions/{session}/probe/{device}.json",
+            session=wc.session,
+            device=session_devices(wc.session),
+        ),
+        annotations=lambda wc: ANNOTATIONS.loc[ANNOTATIONS.session == wc.session, "path"].tolist(),
     output:
         "results/sessions/{session}/probe.json",
     params:
-        recordings=lambda wc: session_rows(wc.session),
         annotations=lambda wc: session_annotation_rows(wc.session),
-        recordings_sheet=config["recordings"],
         labels_dir=config["labels_dir"],
         reference_role=config["reference_role"],
         checks=config["annotation_checks"],
     log:
-        "logs/validate/{session}.log",
+        "logs/validate_session/{session}.log",
     benchmark:
-        "benchmarks/validate/{session}.tsv"
+        "benchmarks/validate_session/{session}.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -35,9 +58,9 @@ rule inputs_overview:
             category="Data",
         ),
     log:
-        "logs/validate/inputs_overview.log",
+        "logs/inputs_overview.log",
     benchmark:
-        "benchmarks/validate/inputs_overview.tsv"
+        "benchmarks/inputs_overview.tsv"
     threads: 1
     resources:
         mem_mb=500,

@@ -1,4 +1,6 @@
-"""Rule validate_session: probe one session's inputs, check its annotations -> probe.json."""
+"""Rule validate_session: combine a session's device probes, check its annotations -> probe.json."""
+
+import json
 
 import pandas as pd
 
@@ -12,7 +14,7 @@ with rule_logging(sm.log[0]) as log:
     checks = sm.params.checks
     probe = validate_session(
         session=sm.wildcards.session,
-        recordings=pd.DataFrame.from_records(sm.params.recordings),
+        device_probes=[json.loads(open(path).read()) for path in sm.input.probes],
         annotation_rows=pd.DataFrame.from_records(
             sm.params.annotations, columns=["session", "procedure", "path", "line"]
         ),
@@ -21,7 +23,6 @@ with rule_logging(sm.log[0]) as log:
         eaf_tiers=checks["eaf_tiers"],
         allow_gaps=checks["allow_gaps"],
         end_tolerance_s=checks["end_tolerance_s"],
-        sheet_path=sm.params.recordings_sheet,
     )
     for warning in probe["warnings"]:
         log.warning(warning)

@@ -1,0 +1,162 @@
+"""Frames on the session clock: JPEG frames at a fixed rate in Parquet, decoded as a stream.
+
+For a device with clock ``t_session = offset_s + t_device · (1 + drift_ppm·1e-6)``, the output
+holds one row per target time ``t = k / fps`` (k = 0, 1, …) inside both the session
+``[0, duration_s)`` and the device's recording; each row is the decoded frame nearest to that
+time. The video is decoded once, front to back (PyAV, FFmpeg threads), and rows are flushed to
+Parquet in small row groups, so memory stays flat whatever the video's length.
+
+Table schema: :data:`FRAMES_SCHEMA`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from egoinstruct.errors import InputError
+from egoinstruct.io import atomic_path
+from egoinstruct.tables import FRAMES_SCHEMA, with_metadata
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameSettings:
+    fps: float = 2.0
+    width: int | None = None  # None: keep the source size (height scales if only one is given)
+    height: int | None = None
+    jpeg_quality: int = 90
+    row_group_size: int = 64
+
+
+def _target_size(src_w: int, src_h: int, settings: FrameSettings) -> tuple[int, int]:
+    if settings.width and settings.height:
+        return settings.width, settings.height
+    if settings.width:
+        return settings.width, max(2, int(round(src_h * settings.width / src_w)))
+    if settings.height:
+        return max(2, int(round(src_w * settings.height / src_h))), settings.height
+    return src_w, src_h
+
+
+def _decoded_frames(path: Path, threads: int) -> Iterator[tuple[float, av.VideoFrame]]:
+    """(device time, frame) pairs; device time 0 is the first frame."""
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: cannot open video ({exc}); the file is corrupt or truncated") from exc
+    with container:
+        if not container.streams.video:
+            raise InputError(f"{path}: has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = max(1, threads)
+        first: float | None = None
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                if first is None:
+                    first = float(frame.time)
+                yield float(frame.time) - first, frame
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{path}: video cannot be decoded past some point ({exc}); the file is corrupt or truncated") from exc
+
+
+def extract_frames(
+    video: str | Path,
+    output: str | Path,
+    offset_s: float,
+    duration_s: float,
+    settings: FrameSettings = FrameSettings(),
+    drift_ppm: float = 0.0,
+    threads: int = 1,
+    metadata: dict[str, str] | None = None,
+) -> int:
+    """Write the session-clock frames of ``video`` to ``output`` (Parquet); returns the row count."""
+    video = Path(video)
+    scale = 1.0 + drift_ppm * 1e-6
+    period = 1.0 / settings.fps
+    n_targets = int(np.ceil(duration_s * settings.fps - 1e-9))
+    params = [int(cv2.IMWRITE_JPEG_QUALITY), int(settings.jpeg_quality)]
+    rows: dict[str, list] = {name: [] for name in FRAMES_SCHEMA.names}
+    written = 0
+    size: tuple[int, int] | None = None
+    meta = {"source": str(video), "offset_s": repr(offset_s), "drift_ppm": repr(drift_ppm),
+            "fps": repr(settings.fps), "jpeg_quality": str(settings.jpeg_quality), **(metadata or {})}
+
+    with atomic_path(output) as tmp:
+        writer: pq.ParquetWriter | None = None
+
+        def flush() -> None:
+            nonlocal writer
+            if not rows["t"]:
+                return
+            table = pa.Table.from_pydict(rows, schema=FRAMES_SCHEMA)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, with_metadata(FRAMES_SCHEMA, meta))
+            writer.write_table(table, row_group_size=settings.row_group_size)
+            for column in rows.values():
+                column.clear()
+
+        def emit(k: int, t_dev: float, frame: av.VideoFrame) -> None:
+            nonlocal size
+            image = frame.to_ndarray(format="bgr24")
+            if size is None:
+                size = _target_size(image.shape[1], image.shape[0], settings)
+            if (image.shape[1], image.shape[0]) != size:
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            ok, jpeg = cv2.imencode(".jpg", image, params)
+            if not ok:  # pragma: no cover - OpenCV fails only on invalid images
+                raise RuntimeError(f"JPEG encoding failed for frame at {t_dev:.3f} s of {video}")
+            rows["t"].append(k * period)
+            rows["frame_index"].append(k)
+            rows["source_time_s"].append(t_dev)
+            rows["width"].append(size[0])
+            rows["height"].append(size[1])
+            rows["jpeg"].append(jpeg.tobytes())
+            if len(rows["t"]) >= settings.row_group_size:
+                flush()
+
+        # Walk decoded frames once; each target k takes the frame nearest its device time.
+        k = max(0, int(np.ceil(offset_s * settings.fps - 1e-9)))  # first target the device covers
+        previous: tuple[float, av.VideoFrame] | None = None
+        for t_dev, frame in _decoded_frames(video, threads):
+            while k < n_targets:
+                target = (k * period - offset_s) / scale  # target time on the device clock
+                if t_dev < target:
+                    break
+                if previous is not None and abs(previous[0] - target) <= abs(t_dev - target):
+                    emit(k, *previous)
+                else:
+                    emit(k, t_dev, frame)
+                written += 1
+                k += 1
+            if k >= n_targets:
+                break
+            previous = (t_dev, frame)
+        if previous is not None and k < n_targets:
+            # Targets after the last decoded frame: take it only within half a frame period of it.
+            last_t, last_frame = previous
+            while k < n_targets and (k * period - offset_s) / scale - last_t <= 0.5 * period:
+                emit(k, last_t, last_frame)
+                written += 1
+                k += 1
+        flush()
+        if writer is None:
+            raise InputError(
+                f"{video}: no frame falls inside the session (offset {offset_s:+.3f} s, session "
+                f"{duration_s:.3f} s); the device does not overlap the reference recording"
+            )
+        writer.close()
+    log.info("%s: %d frames at %g fps (%dx%d)", video, written, settings.fps, *(size or (0, 0)))
+    return written

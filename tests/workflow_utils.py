@@ -1,0 +1,40 @@
+"""Run the real workflow in a scratch working directory (never in the checkout's results/)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from egoinstruct.demo import demo_sheets
+from egoinstruct.paths import REPO_ROOT
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def make_workdir(workdir: Path, sessions: list[str], **demo_overrides: object) -> Path:
+    """A working directory with config/config.yaml and demo sample sheets for ``sessions``."""
+    config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    config["labels_dir"] = str(REPO_ROOT / "resources" / "labels")
+    config["demo"].update(demo_overrides)
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    recordings, annotations = demo_sheets(sessions, Path(config["demo"]["root"]))
+    recordings.to_csv(workdir / "config" / "recordings.tsv", sep="\t", index=False)
+    annotations.to_csv(workdir / "config" / "annotations.tsv", sep="\t", index=False)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return workdir
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    """Run snakemake on the repository's Snakefile with ``workdir`` as working directory."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run(
+        [*SNAKEMAKE, "-s", str(REPO_ROOT / "Snakefile"), "-d", str(workdir), *args],
+        capture_output=True, text=True, env=env, timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result

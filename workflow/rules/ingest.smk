@@ -1,0 +1,152 @@
+# Ingest and synchronise: every device onto the session clock (t = 0 at the reference device's
+# first frame). One job per device wherever possible, so a changed input reruns only its own jobs.
+
+
+def _probe(wc, device=None):
+    return f"results/sessions/{wc.session}/probe/{device or wc.device}.json"
+
+
+def _reference_probe(wc):
+    return _probe(wc, reference_device(wc.session))
+
+
+rule device_audio:
+    # 16 kHz mono on the device's own clock (sample 0 = first video frame); only sync and the
+    # session audio need it.
+    input:
+        media=lambda wc: device_media(wc.session, wc.device),
+        probe=_probe,
+    output:
+        wav=temp("results/sessions/{session}/audio_device/{device}.wav"),
+        meta="results/sessions/{session}/audio_device/{device}.json",
+    log:
+        "logs/device_audio/{session}/{device}.log",
+    benchmark:
+        "benchmarks/device_audio/{session}/{device}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=15,
+    script:
+        "../scripts/device_audio.py"
+
+
+rule sync_device:
+    input:
+        reference=lambda wc: f"results/sessions/{wc.session}/audio_device/{reference_device(wc.session)}.wav",
+        device="results/sessions/{session}/audio_device/{device}.wav",
+    output:
+        "results/sessions/{session}/sync/{device}.json",
+    params:
+        reference_device=lambda wc: reference_device(wc.session),
+        role=lambda wc: device_rows(wc.session, wc.device)[0]["role"],
+        sheet_offset_s=lambda wc: device_sheet_offset(wc.session, wc.device),
+        settings={k: v for k, v in config["sync"].items() if k != "on_low_confidence"},
+        on_low_confidence=config["sync"]["on_low_confidence"],
+        recordings_sheet=config["recordings"],
+    log:
+        "logs/sync_device/{session}/{device}.log",
+    benchmark:
+        "benchmarks/sync_device/{session}/{device}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=15,
+    script:
+        "../scripts/sync_device.py"
+
+
+rule sync_session:
+    input:
+        devices=lambda wc: expand(
+            "results/sessions/{session}/sync/{device}.json",
+            session=wc.session,
+            device=session_devices(wc.session),
+        ),
+        reference_probe=_reference_probe,
+    output:
+        sync="results/sessions/{session}/sync.json",
+        plot=report(
+            "results/sessions/{session}/sync.png",
+            caption="../report/sync.rst",
+            category="Synchronisation",
+            subcategory="{session}",
+        ),
+    log:
+        "logs/sync_session/{session}.log",
+    benchmark:
+        "benchmarks/sync_session/{session}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/sync_session.py"
+
+
+rule session_audio:
+    input:
+        wav="results/sessions/{session}/audio_device/{device}.wav",
+        meta="results/sessions/{session}/audio_device/{device}.json",
+        sync="results/sessions/{session}/sync/{device}.json",
+        reference_probe=_reference_probe,
+    output:
+        wav="results/sessions/{session}/audio/{device}.wav",
+        meta="results/sessions/{session}/audio/{device}.json",
+    log:
+        "logs/session_audio/{session}/{device}.log",
+    benchmark:
+        "benchmarks/session_audio/{session}/{device}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    script:
+        "../scripts/session_audio.py"
+
+
+rule audio_alignment:
+    # Residual lag between each session-aligned track and the reference: ~0 when sync worked.
+    input:
+        lambda wc: expand(
+            "results/sessions/{session}/audio/{device}.wav",
+            session=wc.session,
+            device=session_devices(wc.session),
+        ),
+    output:
+        "results/sessions/{session}/audio_alignment.json",
+    params:
+        devices=lambda wc: session_devices(wc.session),
+        reference_device=lambda wc: reference_device(wc.session),
+        band_hz=config["sync"]["band_hz"],
+    log:
+        "logs/audio_alignment/{session}.log",
+    benchmark:
+        "benchmarks/audio_alignment/{session}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/audio_alignment.py"
+
+
+rule frames:
+    input:
+        video=lambda wc: device_media(wc.session, wc.device),
+        sync="results/sessions/{session}/sync/{device}.json",
+        reference_probe=_reference_probe,
+    output:
+        "results/sessions/{session}/frames/{device}.parquet",
+    params:
+        settings=config["frames"],
+    log:
+        "logs/frames/{session}/{device}.log",
+    benchmark:
+        "benchmarks/frames/{session}/{device}.tsv"
+    threads: 2
+    resources:
+        mem_mb=1500,
+        runtime=30,
+    script:
+        "../scripts/frames.py"
