@@ -24,7 +24,7 @@ def _rows():
 def test_bundled_demo_sheets_are_valid(repo_root):
     table = read_recordings(repo_root / "config" / "recordings.tsv")
     assert table.session.nunique() == 6
-    assert set(table.kind) == {"video", "gaze_csv"}
+    assert set(table.kind) == {"video", "gaze_csv", "calibration"}
     annotations = read_annotation_sheet(repo_root / "config" / "annotations.tsv", repo_root / "resources" / "labels")
     assert set(annotations.session) == set(table.session)
 
@@ -42,10 +42,11 @@ def test_reads_optional_columns(tmp_path):
 
 @pytest.mark.parametrize("change,expected", [
     (lambda rows: rows[2].__setitem__(2, "teacher"), r"line 4, column role = 'teacher'.*allowed: instructor, learner, exo"),
-    (lambda rows: rows[0].__setitem__(3, "mp4"), r"line 2, column kind = 'mp4'.*allowed: video, aria_vrs, gaze_csv, audio"),
+    (lambda rows: rows[0].__setitem__(3, "mp4"), r"line 2, column kind = 'mp4'.*allowed: video, aria_vrs, gaze_csv, calibration, audio"),
     (lambda rows: rows.append(["s1", "lea", "learner", "video", "d.mp4"]), r"line 6: duplicate session/device/kind \(s1, lea, video\); it is already on line 4"),
     (lambda rows: rows[1].__setitem__(0, "s 1"), r"line 3, column session = 's 1'.*must match"),
     (lambda rows: rows.append(["s1", "exo", "exo", "gaze_csv", "e.csv"]), r"line 6: a gaze_csv belongs to a head-worn device"),
+    (lambda rows: rows.append(["s1", "exo", "exo", "calibration", "e.json"]), r"line 6: a calibration belongs to a head-worn device"),
     (lambda rows: rows.__setitem__(0, ["s1", "ins", "learner", "video", "a.mp4"]), r"several roles"),
     (lambda rows: rows.pop(0), r"device ins of session s1 has no media row"),
     (lambda rows: [r.__setitem__(2, "learner") for r in rows if r[1] == "ins"], r"exactly one device with role instructor"),

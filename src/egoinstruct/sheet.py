@@ -153,11 +153,11 @@ def _check_recordings_consistency(table: pd.DataFrame, path: str | Path, referen
                 f"{path}: lines {', '.join(map(str, media.line))}: device {device} of session "
                 f"{session} has several media files; list one media file per device"
             )
-        gaze = rows[rows.kind == "gaze_csv"]
-        if not gaze.empty and roles[0] not in HEAD_ROLES:
+        head_only = rows[rows.kind.isin(["gaze_csv", "calibration"])]
+        if not head_only.empty and roles[0] not in HEAD_ROLES:
             raise InputError(
-                f"{path}: line {gaze.line.iloc[0]}: a gaze_csv belongs to a head-worn device "
-                f"(role {' or '.join(HEAD_ROLES)}), but {device} has role {roles[0]}"
+                f"{path}: line {head_only.line.iloc[0]}: a {head_only.kind.iloc[0]} belongs to a "
+                f"head-worn device (role {' or '.join(HEAD_ROLES)}), but {device} has role {roles[0]}"
             )
         offsets = {v for v in rows.offset_s if not is_missing(v)}
         if len(offsets) > 1:

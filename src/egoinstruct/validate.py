@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from egoinstruct.annotations import check_segments, read_segments
+from egoinstruct.camera import CameraModel
 from egoinstruct.errors import InputError
 from egoinstruct.gaze.mps import read_mps_eye_gaze
 from egoinstruct.media.probe import probe_media
@@ -59,6 +60,12 @@ def _probe_input(kind: str, path: str, where: str) -> dict[str, Any]:
             return probe_gaze_csv(path)
         except InputError as exc:
             raise InputError(f"{where}: {exc}") from exc
+    if kind == "calibration":
+        try:
+            camera = CameraModel.from_json(path)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from exc
+        return {"path": path, "model": camera.model, "width": camera.width, "height": camera.height}
     if kind == "aria_vrs":
         if importlib.util.find_spec("projectaria_tools") is None:
             raise InputError(

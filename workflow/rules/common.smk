@@ -15,6 +15,10 @@ from egoinstruct.sheet import (
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+# One environment serves every rule (whisperx pins the torch that all stages use). Rules name it
+# so that `--software-deployment-method conda` can build it; relative to workflow/rules/.
+CONDA_ENV = "../../environment.yml"
+
 RECORDINGS = read_recordings(config["recordings"], config["reference_role"])
 ANNOTATIONS = read_annotation_sheet(config["annotations"], config["labels_dir"])
 SESSIONS = list(dict.fromkeys(RECORDINGS.session))
@@ -86,6 +90,16 @@ def video_devices(session):
     """Devices of a session that have a video (frames are made for these)."""
     rows = RECORDINGS[(RECORDINGS.session == session) & (RECORDINGS.kind == "video")]
     return list(dict.fromkeys(rows.device))
+
+
+def device_probe(wildcards):
+    """The probe of the job's device (media facts, duration)."""
+    return f"results/sessions/{wildcards.session}/probe/{wildcards.device}.json"
+
+
+def reference_probe(wildcards):
+    """The probe of the session's reference device: its duration is the session's extent."""
+    return f"results/sessions/{wildcards.session}/probe/{reference_device(wildcards.session)}.json"
 
 
 def session_annotation_rows(session):

@@ -9,10 +9,11 @@ if DEMO["enabled"]:
             list(session_files("{session}", DEMO_ROOT, with_eaf=True).values()),
         params:
             settings={k: v for k, v in DEMO.items() if k not in ("enabled", "root")},
-            root=str(DEMO_ROOT),
             labels_dir=config["labels_dir"],
             procedure=lambda wc: session_procedure(wc.session)
             or procedure_for(SESSIONS.index(wc.session)),
+        conda:
+            CONDA_ENV
         log:
             "logs/demo/{session}.log",
         benchmark:

@@ -2,23 +2,17 @@
 # first frame). One job per device wherever possible, so a changed input reruns only its own jobs.
 
 
-def _probe(wc, device=None):
-    return f"results/sessions/{wc.session}/probe/{device or wc.device}.json"
-
-
-def _reference_probe(wc):
-    return _probe(wc, reference_device(wc.session))
-
-
 rule device_audio:
     # 16 kHz mono on the device's own clock (sample 0 = first video frame); only sync and the
     # session audio need it.
     input:
         media=lambda wc: device_media(wc.session, wc.device),
-        probe=_probe,
+        probe=device_probe,
     output:
         wav=temp("results/sessions/{session}/audio_device/{device}.wav"),
         meta="results/sessions/{session}/audio_device/{device}.json",
+    conda:
+        CONDA_ENV
     log:
         "logs/device_audio/{session}/{device}.log",
     benchmark:
@@ -44,6 +38,8 @@ rule sync_device:
         settings={k: v for k, v in config["sync"].items() if k != "on_low_confidence"},
         on_low_confidence=config["sync"]["on_low_confidence"],
         recordings_sheet=config["recordings"],
+    conda:
+        CONDA_ENV
     log:
         "logs/sync_device/{session}/{device}.log",
     benchmark:
@@ -63,7 +59,7 @@ rule sync_session:
             session=wc.session,
             device=session_devices(wc.session),
         ),
-        reference_probe=_reference_probe,
+        reference_probe=reference_probe,
     output:
         sync="results/sessions/{session}/sync.json",
         plot=report(
@@ -72,6 +68,8 @@ rule sync_session:
             category="Synchronisation",
             subcategory="{session}",
         ),
+    conda:
+        CONDA_ENV
     log:
         "logs/sync_session/{session}.log",
     benchmark:
@@ -89,10 +87,12 @@ rule session_audio:
         wav="results/sessions/{session}/audio_device/{device}.wav",
         meta="results/sessions/{session}/audio_device/{device}.json",
         sync="results/sessions/{session}/sync/{device}.json",
-        reference_probe=_reference_probe,
+        reference_probe=reference_probe,
     output:
         wav="results/sessions/{session}/audio/{device}.wav",
         meta="results/sessions/{session}/audio/{device}.json",
+    conda:
+        CONDA_ENV
     log:
         "logs/session_audio/{session}/{device}.log",
     benchmark:
@@ -119,6 +119,8 @@ rule audio_alignment:
         devices=lambda wc: session_devices(wc.session),
         reference_device=lambda wc: reference_device(wc.session),
         band_hz=config["sync"]["band_hz"],
+    conda:
+        CONDA_ENV
     log:
         "logs/audio_alignment/{session}.log",
     benchmark:
@@ -135,11 +137,13 @@ rule frames:
     input:
         video=lambda wc: device_media(wc.session, wc.device),
         sync="results/sessions/{session}/sync/{device}.json",
-        reference_probe=_reference_probe,
+        reference_probe=reference_probe,
     output:
         "results/sessions/{session}/frames/{device}.parquet",
     params:
         settings=config["frames"],
+    conda:
+        CONDA_ENV
     log:
         "logs/frames/{session}/{device}.log",
     benchmark:

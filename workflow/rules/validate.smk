@@ -9,6 +9,8 @@ rule probe_device:
     params:
         rows=lambda wc: device_rows(wc.session, wc.device),
         recordings_sheet=config["recordings"],
+    conda:
+        CONDA_ENV
     log:
         "logs/probe_device/{session}/{device}.log",
     benchmark:
@@ -36,6 +38,8 @@ rule validate_session:
         labels_dir=config["labels_dir"],
         reference_role=config["reference_role"],
         checks=config["annotation_checks"],
+    conda:
+        CONDA_ENV
     log:
         "logs/validate_session/{session}.log",
     benchmark:
@@ -57,6 +61,8 @@ rule inputs_overview:
             caption="../report/inputs_overview.rst",
             category="Data",
         ),
+    conda:
+        CONDA_ENV
     log:
         "logs/inputs_overview.log",
     benchmark:

@@ -10,6 +10,7 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 with rule_logging(sm.log[0]) as log:
     settings = DemoSettings(**sm.params.settings, labels_dir=Path(sm.params.labels_dir))
     log.info("generating demo session %s (%s, %s)", sm.wildcards.session, sm.params.procedure, settings)
-    generate_session(
-        sm.wildcards.session, sm.params.procedure, Path(sm.params.root), settings, with_eaf=True
-    )
+    # Outputs are <root>/<session>/...: the demo root is the parent of the session folder.
+    session_dir = next(p for p in Path(sm.output[0]).parents if p.name == sm.wildcards.session)
+    root = session_dir.parent
+    generate_session(sm.wildcards.session, sm.params.procedure, root, settings, with_eaf=True)

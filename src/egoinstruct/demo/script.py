@@ -90,7 +90,10 @@ SCRIPTS: dict[str, ProcedureScript] = {
                     "Look, I hold it by the edges and set it down like this.",
                     "You put it flat, like this, with the studs facing up.",
                 ),
-                tips=("Make sure it lies flat and straight.", "Turn it so the long side faces you."),
+                tips=(
+                    "Make sure it lies flat and straight.",
+                    "Turn it so the long side faces you.",
+                ),
                 questions=(
                     ("Which way round does it go?", "The long side faces you."),
                     ("Does it matter which side is up?", "Yes, the studs must face up."),
@@ -130,7 +133,10 @@ SCRIPTS: dict[str, ProcedureScript] = {
                     "It should stick out a little on each side.",
                 ),
                 questions=(
-                    ("Does it go this way or the other way?", "Across, so it covers both red blocks."),
+                    (
+                        "Does it go this way or the other way?",
+                        "Across, so it covers both red blocks.",
+                    ),
                     ("Should it stick out at the ends?", "Just a little on both sides."),
                 ),
             ),
@@ -350,6 +356,7 @@ class _Block:
 MAIN_WORK_MIN_S = 2.0
 ADJUST_WORK_MIN_S = 1.5
 NOMINAL_WORK_S = 5.0  # typical work length used to decide how many cycles fit
+FIRST_CYCLE_WORK_S = 3.0  # work length kept free when enriching the first cycle of a step
 MAX_WORK_S = 25.0
 TAIL_MIN_S = 0.5
 
@@ -368,6 +375,7 @@ class _Planner:
         self.duration = duration_s
         self.durations = durations
         self.rng = rng
+        self._last_confirmation: tuple[Line, Line] | None = None
 
     # block builders (each draws its own random choices)
 
@@ -375,7 +383,9 @@ class _Planner:
         # turn-taking gaps inside an exchange are short; pauses between states longer
         return float(self.rng.uniform(0.15, 0.45) if within else self.rng.uniform(0.3, 0.7))
 
-    def speech(self, state: str, step: str, lines: list[Line], activity: str | None = None) -> _Block:
+    def speech(
+        self, state: str, step: str, lines: list[Line], activity: str | None = None
+    ) -> _Block:
         gaps = [self._gap(True) for _ in lines[:-1]] + [self._gap(False)]
         return _Block(state=state, step=step, lines=list(lines), gaps=gaps, activity=activity)
 
@@ -384,10 +394,15 @@ class _Planner:
 
     def confirmation(self, step: str, shortest: bool) -> _Block:
         if shortest:  # one of the three shortest exchanges
-            by_length = sorted(CONFIRMATIONS, key=lambda p: self.durations[p[0]] + self.durations[p[1]])
-            pair = by_length[int(self.rng.integers(3))]
+            pool = sorted(CONFIRMATIONS, key=lambda p: self.durations[p[0]] + self.durations[p[1]])[
+                :3
+            ]
         else:
-            pair = CONFIRMATIONS[int(self.rng.integers(len(CONFIRMATIONS)))]
+            pool = list(CONFIRMATIONS)
+        if self._last_confirmation in pool:  # people vary what they say
+            pool.remove(self._last_confirmation)
+        pair = pool[int(self.rng.integers(len(pool)))]
+        self._last_confirmation = pair
         return self.speech("confirmation", step, list(pair))
 
     def first_cycle(
@@ -399,10 +414,16 @@ class _Planner:
         else:
             explain = min(s.explain, key=lambda e: self.durations[(INSTRUCTOR, e)])
         point = bool(self.rng.random() < 0.5)
-        blocks = [self.speech("instructor_explains", step, [(INSTRUCTOR, explain)], "point" if point else None)]
+        blocks = [
+            self.speech(
+                "instructor_explains", step, [(INSTRUCTOR, explain)], "point" if point else None
+            )
+        ]
         if demo:
             line = s.demonstrate[int(self.rng.integers(len(s.demonstrate)))]
-            blocks.append(self.speech("instructor_demonstrates", step, [(INSTRUCTOR, line)], "demo"))
+            blocks.append(
+                self.speech("instructor_demonstrates", step, [(INSTRUCTOR, line)], "demo")
+            )
         blocks.append(self.silent(step, MAIN_WORK_MIN_S, "main"))
         if question:
             blocks += self.question(step)
@@ -422,10 +443,16 @@ class _Planner:
         s = self.script.steps[step]
         tip = s.tips[int(self.rng.integers(len(s.tips)))]
         point = bool(self.rng.random() < 0.4)
-        blocks = [self.speech("instructor_explains", step, [(INSTRUCTOR, tip)], "point" if point else None)]
+        blocks = [
+            self.speech(
+                "instructor_explains", step, [(INSTRUCTOR, tip)], "point" if point else None
+            )
+        ]
         if self.rng.random() < 0.25:
             line = s.demonstrate[int(self.rng.integers(len(s.demonstrate)))]
-            blocks.append(self.speech("instructor_demonstrates", step, [(INSTRUCTOR, line)], "demo"))
+            blocks.append(
+                self.speech("instructor_demonstrates", step, [(INSTRUCTOR, line)], "demo")
+            )
         blocks.append(self.silent(step, ADJUST_WORK_MIN_S, "adjust"))
         if self.rng.random() < 0.35:
             blocks += self.question(step)
@@ -434,18 +461,22 @@ class _Planner:
 
     # fitting
 
-    def need(self, blocks: list[_Block], nominal: bool = False) -> float:
+    def need(self, blocks: list[_Block], nominal: float = 0.0) -> float:
+        """Seconds ``blocks`` take with every work block at least ``nominal`` long."""
         total = TAIL_MIN_S
         for b in blocks:
             total += b.fixed(self.durations)
             if b.state == "silent_work" and not b.lines:
-                total += max(b.work_min, NOMINAL_WORK_S) if nominal and b.activity else b.work_min
+                total += max(b.work_min, nominal) if b.activity else b.work_min
         return total
 
     def plan(self) -> list[_Block]:
         D = self.duration
         lead = _Block(
-            state="silent_work", step="background", work_min=float(self.rng.uniform(0.4, 1.0)), extendable=False
+            state="silent_work",
+            step="background",
+            work_min=float(self.rng.uniform(0.4, 1.0)),
+            extendable=False,
         )
         intro: list[_Block] = []
         outro: list[_Block] = []
@@ -460,13 +491,15 @@ class _Planner:
                     out += cycle
             return out + outro_
 
-        def fits(blocks: list[_Block], nominal: bool = False) -> bool:
+        def fits(blocks: list[_Block], nominal: float = 0.0) -> bool:
             return self.need(blocks, nominal) <= D + 1e-9
 
         first = self.first_cycle(self.steps[0], full=False, demo=False, question=False)
         if not fits(assemble([], [[first]], [])):
             # very short sessions: the step without the closing confirmation
-            first = self.first_cycle(self.steps[0], full=False, demo=False, question=False, confirm=False)
+            first = self.first_cycle(
+                self.steps[0], full=False, demo=False, question=False, confirm=False
+            )
         if not fits(assemble([], [[first]], [])):
             need = self.need(assemble([], [[first]], []))
             raise ValueError(
@@ -503,7 +536,7 @@ class _Planner:
         n = len(cycles)
         flags = [{"full": False, "demo": False, "question": False} for _ in range(n)]
 
-        def try_upgrade(i: int, key: str, nominal: bool) -> None:
+        def try_upgrade(i: int, key: str, nominal: float) -> None:
             nonlocal cycles
             trial_flags = {**flags[i], key: True}
             upgraded = self.first_cycle(self.steps[i], **trial_flags)
@@ -512,12 +545,12 @@ class _Planner:
                 cycles = trial
                 flags[i] = trial_flags
 
-        try_upgrade(int(self.rng.integers(n)), "demo", nominal=False)
-        try_upgrade(int(self.rng.integers(n)), "question", nominal=False)
+        try_upgrade(int(self.rng.integers(n)), "demo", nominal=0.0)
+        try_upgrade(int(self.rng.integers(n)), "question", nominal=0.0)
         for i in range(n):
             for key, p in (("full", 1.0), ("demo", 0.5), ("question", 0.4)):
                 if not flags[i][key] and self.rng.random() < p:
-                    try_upgrade(i, key, nominal=True)
+                    try_upgrade(i, key, nominal=FIRST_CYCLE_WORK_S)
         # Phase F: extra cycles round robin while typical work lengths still fit.
         added = True
         while added:
@@ -525,7 +558,7 @@ class _Planner:
             for i in range(n):
                 extra = self.extra_cycle(self.steps[i])
                 trial = [*cycles[:i], [*cycles[i], extra], *cycles[i + 1 :]]
-                if fits(assemble(intro, trial, outro), nominal=True):
+                if fits(assemble(intro, trial, outro), nominal=NOMINAL_WORK_S):
                     cycles = trial
                     added = True
         tail = _Block(
@@ -544,7 +577,10 @@ class _Planner:
             b.work_s = b.work_min
         slack = self.duration - sum(b.fixed(self.durations) + b.work_s for b in blocks)
         open_ = [b for b in silent if b.extendable and b.activity]
-        weights = {id(b): float(self.rng.uniform(0.5, 1.5)) * (2.0 if b.activity == "main" else 1.0) for b in open_}
+        weights = {
+            id(b): float(self.rng.uniform(0.5, 1.5)) * (2.0 if b.activity == "main" else 1.0)
+            for b in open_
+        }
         while slack > 1e-9 and open_:
             total_w = sum(weights[id(b)] for b in open_)
             still_open = []
@@ -580,7 +616,9 @@ def plan_session(
     if not steps:
         raise ValueError(f"procedure {procedure!r} has no steps")
     if callable(durations):
-        lookup: Mapping[Line, float] = {line: float(durations(line)) for line in sentence_bank(procedure)}
+        lookup: Mapping[Line, float] = {
+            line: float(durations(line)) for line in sentence_bank(procedure)
+        }
     else:
         lookup = durations
     planner = _Planner(procedure, steps, duration_s, lookup, rng)
@@ -602,12 +640,16 @@ def plan_session(
                 utterances.append(Utterance(t, t + d, line[0], line[1], b.state, b.step))
                 t += d + gap
             if b.activity == "demo":
-                activities.append(Activity(start, utterances[-1].t_end + 0.3, INSTRUCTOR, "demo", b.step))
+                activities.append(
+                    Activity(start, utterances[-1].t_end + 0.3, INSTRUCTOR, "demo", b.step)
+                )
             elif b.activity == "point":
                 first = utterances[-len(b.lines)]
                 end = min(first.t_end, first.t_start + 3.0)
                 if end - first.t_start > 1.2:
-                    activities.append(Activity(first.t_start + 0.2, end, INSTRUCTOR, "point", b.step))
+                    activities.append(
+                        Activity(first.t_start + 0.2, end, INSTRUCTOR, "point", b.step)
+                    )
         else:
             t += b.work_s
             if b.activity in ("main", "adjust"):

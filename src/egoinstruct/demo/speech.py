@@ -8,10 +8,13 @@ Contract
 espeak-ng comes from the PyPI package ``espeakng-loader`` (shared library and voice data, no
 system install). Two properties of the library shape this module:
 
-* espeak-ng keeps synthesis state between calls that neither ``espeak_Terminate`` nor
-  ``espeak_ng_SetRandSeed`` resets (the pitch "flutter" phase, for one), so the same sentence
-  comes out a few samples different depending on what was spoken before it in the process.
-  The output *is* reproducible for the same sequence of calls from a fresh process. So
+* Breathy voices (the learner's ``+f2``) mix in noise from espeak-ng's own random generator,
+  which is seeded from the clock; :meth:`Espeak.speak` seeds it per sentence
+  (``espeak_ng_SetRandSeed``).
+* espeak-ng also keeps synthesis state between calls that neither ``espeak_Terminate`` nor the
+  seed resets (the pitch "flutter" phase, for one), so the same sentence comes out a few
+  samples different depending on what was spoken before it in the process. The output *is*
+  reproducible for the same sequence of calls from a fresh process. So
   :func:`synthesize` runs the whole batch in a fresh worker process (``python -m
   egoinstruct.demo.speech``), in the order given; callers pass a fixed batch (the demo passes
   a procedure's whole sentence bank in a fixed order) and get byte-identical clips every time,
@@ -23,11 +26,13 @@ system install). Two properties of the library shape this module:
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import json
 import subprocess
 import sys
 import tempfile
 import threading
+import zlib
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -86,6 +91,13 @@ class Espeak:
             ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
+        # breathy voices (the learner's f2) add noise from espeak's own random generator, which
+        # is seeded from the clock unless set: seed it per sentence
+        self._set_seed = getattr(lib, "espeak_ng_SetRandSeed", None)
+        if self._set_seed is not None:
+            self._set_seed.argtypes = [ctypes.c_long]
+        libc_name = ctypes.util.find_library("c")
+        self._libc = ctypes.CDLL(libc_name) if libc_name else None
         data_path = espeakng_loader.get_data_path().encode()
         self.sample_rate: int = lib.espeak_Initialize(
             _AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, _INITIALIZE_DONT_EXIT
@@ -120,6 +132,11 @@ class Espeak:
             self._lib.espeak_SetParameter(_ESPEAK_RATE, RATES_WPM.get(voice, 165), 0)
             self._chunks = []
             data = text.encode("utf-8") + b"\0"
+            seed = zlib.crc32(f"{voice}|{text}".encode())
+            if self._set_seed is not None:
+                self._set_seed(seed)
+            if self._libc is not None:
+                self._libc.srand(ctypes.c_uint(seed))  # in case a code path uses libc rand()
             status = self._lib.espeak_Synth(
                 data, len(data), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None
             )
@@ -157,7 +174,9 @@ def _worker_main() -> None:
     writes an ``.npz`` with ``rate`` and ``clip{i}`` (int16, native rate, untrimmed)."""
     request = json.load(sys.stdin)
     engine = Espeak.get()
-    clips = {f"clip{i}": engine.speak(voice, text) for i, (voice, text) in enumerate(request["items"])}
+    clips = {
+        f"clip{i}": engine.speak(voice, text) for i, (voice, text) in enumerate(request["items"])
+    }
     np.savez(request["out"], rate=np.array(engine.sample_rate), **clips)
 
 

@@ -1,0 +1,131 @@
+"""The workflow itself: lint, dry runs (demo, 38 sessions), bad inputs, and a real end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from egoinstruct.demo import demo_sheets
+from egoinstruct.paths import REPO_ROOT
+
+from workflow_utils import make_workdir, snakemake
+
+PAPER_SESSIONS = [f"s{i:02d}" for i in range(1, 39)]
+
+
+def _jobs(dry_run_stdout: str) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a dry run."""
+    counts: dict[str, int] = {}
+    table = dry_run_stdout.split("Job stats:", 1)[1]
+    for line in table.splitlines():
+        match = re.match(r"^(\w+)\s+(\d+)\s*$", line.strip())
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def test_bundled_sheets_are_the_demo_sheets():
+    recordings, annotations = demo_sheets([f"s{i:02d}" for i in range(1, 7)], Path("resources/demo"))
+    bundled = pd.read_csv(REPO_ROOT / "config" / "recordings.tsv", sep="\t", dtype=str)
+    assert bundled.equals(recordings.astype(str)[bundled.columns.tolist()])
+    bundled_ann = pd.read_csv(REPO_ROOT / "config" / "annotations.tsv", sep="\t", dtype=str)
+    assert bundled_ann.equals(annotations.astype(str)[bundled_ann.columns.tolist()])
+
+
+def test_lint(tmp_path):
+    result = snakemake(make_workdir(tmp_path, ["s01"]), "--lint", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dry_run_of_the_demo(tmp_path):
+    result = snakemake(make_workdir(tmp_path, [f"s{i:02d}" for i in range(1, 7)]), "-n")
+    jobs = _jobs(result.stdout)
+    assert jobs["demo_session"] == 6
+    assert jobs["probe_device"] == 18 and jobs["validate_session"] == 6
+    assert jobs["sync_device"] == 18 and jobs["frames"] == 18 and jobs["session_audio"] == 18
+    assert jobs["all"] == 1
+
+
+def test_dry_run_scales_to_the_papers_38_sessions(tmp_path):
+    workdir = make_workdir(tmp_path, PAPER_SESSIONS)
+    start = time.perf_counter()
+    result = snakemake(workdir, "-n", "--quiet", "rules")
+    elapsed = time.perf_counter() - start
+    jobs = _jobs(result.stdout)
+    assert jobs["demo_session"] == 38 and jobs["frames"] == 38 * 3
+    print(f"dry run of 38 sessions: {elapsed:.1f} s")  # reported in docs/benchmarks.md
+
+
+@pytest.mark.parametrize("edit,expected", [
+    (lambda r: r.replace("\tlearner\tvideo", "\tstudent\tvideo", 1), r"column role = 'student'.*allowed"),
+    (lambda r: r.replace("\tvideo\t", "\tmovie\t", 1), r"column kind = 'movie'"),
+    (lambda r: r + r.splitlines()[1] + "\n", r"duplicate session/device/kind"),
+])
+def test_bad_sample_sheet_stops_before_any_job(tmp_path, edit, expected):
+    workdir = make_workdir(tmp_path, ["s01"])
+    sheet = workdir / "config" / "recordings.tsv"
+    sheet.write_text(edit(sheet.read_text()))
+    result = snakemake(workdir, "-n", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert re.search(expected, output), output
+    assert "config/recordings.tsv: line" in output
+
+
+def test_missing_real_file_is_named(tmp_path):
+    workdir = make_workdir(tmp_path, ["s01"], enabled=False)
+    result = snakemake(workdir, "-n", check=False)
+    assert result.returncode != 0
+    assert re.search(r"recordings.tsv: line 2, column path: resources/demo/s01/\S+ does not exist", result.stdout + result.stderr)
+
+
+@pytest.mark.slow
+def test_end_to_end_on_tiny_demo(tmp_path):
+    """Generate two short demo sessions and run everything; check sync against the truth."""
+    workdir = make_workdir(tmp_path, ["s01", "s02"], duration_s=12)
+    snakemake(workdir, "--cores", "2")
+    for session in ("s01", "s02"):
+        base = workdir / "results" / "sessions" / session
+        probe = json.loads((base / "probe.json").read_text())
+        assert probe["reference_device"] == "instructor_aria"
+        assert probe["annotations"]["procedure"] in ("block_assembly", "paper_folding")
+        sync = json.loads((base / "sync.json").read_text())
+        truth = json.loads((workdir / "resources" / "demo" / session / "truth" / "truth.json").read_text())
+        for device, clock in sync["devices"].items():
+            assert clock["offset_s"] == pytest.approx(truth["devices"][device]["offset_s"], abs=1 / 15)
+        alignment = json.loads((base / "audio_alignment.json").read_text())
+        assert alignment["max_abs_residual_lag_s"] < 1 / 15
+        assert (base / "sync.png").stat().st_size > 1000
+        frames = pd.read_parquet(base / "frames" / "exo_gopro.parquet")
+        assert frames.t.iloc[0] >= 0 and frames.t.is_monotonic_increasing
+    overview = pd.read_csv(workdir / "results" / "data" / "inputs_overview.tsv", sep="\t")
+    assert len(overview) == 6
+    # nothing left to do: an unchanged rerun schedules no job
+    assert "Nothing to be done" in snakemake(workdir, "-n").stdout
+    # Snakemake's HTML report renders
+    snakemake(workdir, "--report", str(workdir / "report.html"))
+    assert (workdir / "report.html").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_failed_job_leaves_nothing_and_resumes(tmp_path):
+    """A bad annotation label fails validate_session without writing probe.json; fixing it
+    and rerunning completes only what is missing."""
+    workdir = make_workdir(tmp_path, ["s02"], duration_s=10)
+    snakemake(workdir, "--cores", "2", "results/sessions/s02/probe/instructor_aria.json")  # demo data
+    annotations = workdir / "resources" / "demo" / "s02" / "annotations.tsv"
+    good = annotations.read_text()
+    annotations.write_text(good.replace("\tsilent_work", "\tsilently_working", 1))
+    result = snakemake(workdir, "--cores", "2", "results/sessions/s02/probe.json", check=False)
+    assert result.returncode != 0
+    assert "unknown label 'silently_working'" in (workdir / "logs" / "validate_session" / "s02.log").read_text()
+    assert not (workdir / "results" / "sessions" / "s02" / "probe.json").exists()
+    annotations.write_text(good)
+    rerun = snakemake(workdir, "--cores", "2", "results/sessions/s02/probe.json")
+    assert "demo_session" not in rerun.stderr.split("Job stats:")[-1]
+    assert (workdir / "results" / "sessions" / "s02" / "probe.json").exists()
