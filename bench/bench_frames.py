@@ -13,10 +13,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from common import run_child, synthetic_video, timed
-
 from egoinstruct.frames import FrameSettings, extract_frames
 from egoinstruct.media.ffmpeg import ffmpeg_executable
+
+from common import run_child, synthetic_video, timed
 
 
 def main() -> None:

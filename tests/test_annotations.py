@@ -1,8 +1,9 @@
 import pytest
-from conftest import write_tsv
 
 from egoinstruct.annotations import check_segments, read_segments
 from egoinstruct.errors import InputError
+
+from conftest import write_tsv
 
 HEADER = ["session", "tier", "t_start", "t_end", "label"]
 

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
-from conftest import make_video
 
 from egoinstruct.errors import InputError
 from egoinstruct.media.audio import decode_audio, place_on_session_clock, read_wav, write_wav
+
+from conftest import make_video
 
 
 def test_decode_to_16k_mono(tmp_path):

@@ -2,11 +2,12 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_video
 
 from egoinstruct.errors import InputError
 from egoinstruct.frames import FrameSettings, extract_frames
 from egoinstruct.tables import FRAMES_SCHEMA, read_table, table_metadata
+
+from conftest import make_video
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_FIXTURES
 
 from egoinstruct.camera import vergence_depth
 from egoinstruct.errors import InputError
@@ -11,6 +10,8 @@ from egoinstruct.gaze.mps import (
     read_mps_eye_gaze,
     write_mps_eye_gaze,
 )
+
+from conftest import SHARED_FIXTURES
 
 REAL = SHARED_FIXTURES / "aria_mps"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="shared/fixtures/aria_mps not beside the checkout")

@@ -1,5 +1,4 @@
 import pytest
-from conftest import write_tsv
 
 from egoinstruct.errors import InputError
 from egoinstruct.sheet import (
@@ -8,6 +7,8 @@ from egoinstruct.sheet import (
     read_recordings,
     session_fields,
 )
+
+from conftest import write_tsv
 
 HEADER = ["session", "device", "role", "kind", "path"]
 

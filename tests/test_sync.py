@@ -99,3 +99,12 @@ def test_alignment_report_and_summary():
     summary = session_sync_summary("s1", "r", 60.0, devices)
     assert summary["devices"]["b"]["offset_s"] == pytest.approx(0.02, abs=1e-4)
     assert summary["min_confidence_psr"] == devices[1]["confidence_psr"]
+
+
+def test_inverted_polarity_microphone():
+    world = _world(90)
+    reference = _record(world, 2.0, 60, 1)
+    inverted = -_record(world, 3.25, 60, 2)
+    estimate = estimate_offset(reference, inverted, RATE)
+    assert estimate.offset_s == pytest.approx(1.25, abs=1 / RATE)
+    assert estimate.confidence_psr > 20

@@ -4,7 +4,6 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_video, write_tsv
 
 from egoinstruct.errors import InputError
 from egoinstruct.gaze.mps import write_mps_eye_gaze
@@ -12,6 +11,8 @@ from egoinstruct.media.ffmpeg import ffmpeg_executable
 from egoinstruct.media.probe import probe_media
 from egoinstruct.sheet import read_recordings
 from egoinstruct.validate import inputs_overview, probe_device, validate_session
+
+from conftest import make_video, write_tsv
 
 HEADER = ["session", "device", "role", "kind", "path"]
 

@@ -8,8 +8,9 @@ Estimation (:func:`estimate_offset`): GCC-PHAT between band-limited 16 kHz mono 
 coarse-to-fine — a coarse search over the whole allowed lag range (± ``max_lag_s``) on audio
 decimated to ``coarse_rate_hz``, then a fine search at 16 kHz within a few coarse samples of the
 coarse peak, with parabolic interpolation for a sub-sample lag. Confidence is the peak-to-sidelobe
-ratio (PSR) of the fine correlation: (peak − mean of the sidelobes) / their standard deviation,
-sidelobes being everything farther than ``psr_exclusion_s`` from the peak.
+ratio (PSR) of the fine correlation's magnitude (microphone polarity may differ between devices):
+(peak − mean of the sidelobes) / their standard deviation, sidelobes being everything farther
+than ``psr_exclusion_s`` from the peak.
 
 Drift (:func:`estimate_drift`): the offset is re-estimated in windows spread over the session
 (fine search around the global offset); a PSR-weighted line through (device time, offset) gives
@@ -124,7 +125,7 @@ def estimate_offset(
         cc, n = _gcc_phat(ref_c, oth_c, coarse_rate, settings.band_hz)
         max_lag = int(settings.max_lag_s * coarse_rate)
         lags, values = _lag_window(cc, n, -max_lag, max_lag)
-        coarse = float(lags[int(np.argmax(values))] / coarse_rate)
+        coarse = float(lags[int(np.argmax(np.abs(values)))] / coarse_rate)
         search = max(settings.fine_search_s, 3.0 / coarse_rate)
     else:
         coarse, search = float(around_s), settings.fine_search_s
@@ -132,13 +133,15 @@ def estimate_offset(
     centre = int(round(coarse * rate_hz))
     half = int(round(search * rate_hz))
     lags, values = _lag_window(cc, n, centre - half, centre + half)
-    peak = int(np.argmax(values))
-    offset = (lags[peak] + _parabolic(values, peak)) / rate_hz
+    # Microphones can differ in polarity: a strong negative peak is as good a match.
+    magnitude = np.abs(values)
+    peak = int(np.argmax(magnitude))
+    offset = (lags[peak] + _parabolic(magnitude, peak)) / rate_hz
     # PSR over a wider neighbourhood so the sidelobe statistics are meaningful.
     wide = max(half, int(0.5 * rate_hz))
     wide_lags, wide_values = _lag_window(cc, n, centre - wide, centre + wide)
     wide_peak = int(np.flatnonzero(wide_lags == lags[peak])[0])
-    psr = _psr(wide_values, wide_peak, int(settings.psr_exclusion_s * rate_hz))
+    psr = _psr(np.abs(wide_values), wide_peak, int(settings.psr_exclusion_s * rate_hz))
     step = max(1, len(wide_lags) // 1000)
     return OffsetEstimate(
         offset_s=float(offset),

@@ -160,8 +160,13 @@ class Mixer:
         if not muffled:
             return self.sources[name]
         if name not in self._muffled:
+            # repeated sentences share one sample array: filter each distinct array once
+            filtered: dict[int, np.ndarray] = {}
+            for c in self.sources[name]:
+                if id(c.samples) not in filtered:
+                    filtered[id(c.samples)] = _muffle(c.samples, self.rate)
             self._muffled[name] = [
-                Placed(c.start_s, _muffle(c.samples, self.rate)) for c in self.sources[name]
+                Placed(c.start_s, filtered[id(c.samples)]) for c in self.sources[name]
             ]
         return self._muffled[name]
 
@@ -182,7 +187,7 @@ class Mixer:
         devices: list[DeviceAudio],
         paths: Mapping[str, Path],
         seeds: Mapping[str, np.random.SeedSequence],
-        chunk: int = 1 << 20,
+        chunk: int = 1 << 18,
     ) -> float:
         """Write one stereo WAV per device; returns the common gain applied."""
         peak = 0.0
