@@ -116,11 +116,13 @@ def test_end_to_end_on_tiny_demo(tmp_path):
 def test_failed_job_leaves_nothing_and_resumes(tmp_path):
     """A bad annotation label fails validate_session without writing probe.json; fixing it
     and rerunning completes only what is missing."""
-    workdir = make_workdir(tmp_path, ["s02"], duration_s=10)
+    workdir = make_workdir(tmp_path, ["s01", "s02"], duration_s=10)  # s02 uses the TSV
     snakemake(workdir, "--cores", "2", "results/sessions/s02/probe/instructor_aria.json")  # demo data
     annotations = workdir / "resources" / "demo" / "s02" / "annotations.tsv"
     good = annotations.read_text()
-    annotations.write_text(good.replace("\tsilent_work", "\tsilently_working", 1))
+    table = pd.read_csv(annotations, sep="\t")
+    table.loc[table.tier == "states", "label"] = "silently_working"
+    table.to_csv(annotations, sep="\t", index=False)
     result = snakemake(workdir, "--cores", "2", "results/sessions/s02/probe.json", check=False)
     assert result.returncode != 0
     assert "unknown label 'silently_working'" in (workdir / "logs" / "validate_session" / "s02.log").read_text()
