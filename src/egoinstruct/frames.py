@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from egoinstruct.errors import InputError
 from egoinstruct.io import atomic_path
+from egoinstruct.media.probe import open_media
 from egoinstruct.tables import FRAMES_SCHEMA, with_metadata
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,7 @@ def _target_size(src_w: int, src_h: int, settings: FrameSettings) -> tuple[int, 
 
 def _decoded_frames(path: Path, threads: int) -> Iterator[tuple[float, av.VideoFrame]]:
     """(device time, frame) pairs; device time 0 is the first frame."""
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as exc:
-        raise InputError(f"{path}: cannot open video ({exc}); the file is corrupt or truncated") from exc
-    with container:
+    with open_media(path) as container:
         if not container.streams.video:
             raise InputError(f"{path}: has no video stream")
         stream = container.streams.video[0]

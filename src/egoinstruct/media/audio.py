@@ -17,6 +17,7 @@ import numpy as np
 
 from egoinstruct.errors import InputError
 from egoinstruct.io import atomic_path
+from egoinstruct.media.probe import open_media
 
 SAMPLE_RATE_HZ = 16_000
 
@@ -37,11 +38,7 @@ class DecodedAudio:
 def decode_audio(path: str | Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> DecodedAudio | None:
     """Decode the first audio stream of ``path``; ``None`` when the file has no audio stream."""
     path = Path(path)
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as exc:
-        raise InputError(f"{path}: cannot open for audio decoding ({exc}); the file is corrupt or truncated") from exc
-    with container:
+    with open_media(path) as container:
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]

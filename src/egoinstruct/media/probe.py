@@ -15,6 +15,18 @@ import av
 from egoinstruct.errors import InputError
 
 
+def open_media(path: str | Path, where: str = "") -> av.container.InputContainer:
+    """Open a media file with PyAV; a file FFmpeg cannot read is an :class:`InputError`."""
+    prefix = f"{where}: " if where else ""
+    try:
+        return av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise InputError(
+            f"{prefix}{path}: not a readable media file ({exc}); re-export or re-copy it "
+            "(a truncated copy is the usual cause)"
+        ) from exc
+
+
 def probe_media(path: str | Path, where: str = "") -> dict[str, Any]:
     """Container and stream facts of a media file.
 
@@ -27,14 +39,7 @@ def probe_media(path: str | Path, where: str = "") -> dict[str, Any]:
     prefix = f"{where}: " if where else ""
     if not path.exists():
         raise InputError(f"{prefix}{path} does not exist; fix the path in the sample sheet")
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as exc:
-        raise InputError(
-            f"{prefix}{path}: not a readable media file ({exc}); re-export or re-copy it "
-            "(a truncated copy is the usual cause)"
-        ) from exc
-    with container:
+    with open_media(path, where) as container:
         result: dict[str, Any] = {
             "path": str(path),
             "format": container.format.name,
