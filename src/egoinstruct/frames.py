@@ -69,6 +69,64 @@ def _decoded_frames(path: Path, threads: int) -> Iterator[tuple[float, av.VideoF
             raise InputError(f"{path}: video cannot be decoded past some point ({exc}); the file is corrupt or truncated") from exc
 
 
+@dataclass(frozen=True)
+class SessionFrame:
+    """One frame chosen for session time ``t = index / fps``."""
+
+    index: int
+    t: float
+    source_time_s: float  # device-clock time of the decoded frame used
+    frame: av.VideoFrame
+
+    def image(self, size: tuple[int, int] | None = None) -> np.ndarray:
+        """BGR uint8 image, resized (INTER_AREA) to ``size`` = (width, height) when given."""
+        image = self.frame.to_ndarray(format="bgr24")
+        if size is not None and (image.shape[1], image.shape[0]) != size:
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return image
+
+
+def session_frames(
+    video: str | Path,
+    offset_s: float,
+    duration_s: float,
+    fps: float,
+    drift_ppm: float = 0.0,
+    threads: int = 1,
+) -> Iterator[SessionFrame]:
+    """Stream the frames of ``video`` at ``fps`` on the session clock.
+
+    Target k is session time ``k / fps``; it takes the decoded frame nearest to it on the device
+    clock (``t_device = (t − offset_s) / (1 + drift_ppm·1e-6)``). Targets outside the session
+    ``[0, duration_s)`` or outside the device's recording (beyond half a frame period past its
+    last frame) are skipped. The video is decoded once; only chosen frames are converted by the
+    caller, so this costs little more than decoding.
+    """
+    scale = 1.0 + drift_ppm * 1e-6
+    period = 1.0 / fps
+    n_targets = int(np.ceil(duration_s * fps - 1e-9))
+    k = max(0, int(np.ceil(offset_s * fps - 1e-9)))  # first target the device covers
+    previous: tuple[float, av.VideoFrame] | None = None
+    for t_dev, frame in _decoded_frames(Path(video), threads):
+        while k < n_targets:
+            target = (k * period - offset_s) / scale  # target time on the device clock
+            if t_dev < target:
+                break
+            if previous is not None and abs(previous[0] - target) <= abs(t_dev - target):
+                yield SessionFrame(k, k * period, *previous)
+            else:
+                yield SessionFrame(k, k * period, t_dev, frame)
+            k += 1
+        if k >= n_targets:
+            return
+        previous = (t_dev, frame)
+    if previous is not None:
+        last_t, last_frame = previous
+        while k < n_targets and (k * period - offset_s) / scale - last_t <= 0.5 * period:
+            yield SessionFrame(k, k * period, last_t, last_frame)
+            k += 1
+
+
 def extract_frames(
     video: str | Path,
     output: str | Path,
@@ -81,9 +139,6 @@ def extract_frames(
 ) -> int:
     """Write the session-clock frames of ``video`` to ``output`` (Parquet); returns the row count."""
     video = Path(video)
-    scale = 1.0 + drift_ppm * 1e-6
-    period = 1.0 / settings.fps
-    n_targets = int(np.ceil(duration_s * settings.fps - 1e-9))
     params = [int(cv2.IMWRITE_JPEG_QUALITY), int(settings.jpeg_quality)]
     rows: dict[str, list] = {name: [] for name in FRAMES_SCHEMA.names}
     written = 0
@@ -105,49 +160,23 @@ def extract_frames(
             for column in rows.values():
                 column.clear()
 
-        def emit(k: int, t_dev: float, frame: av.VideoFrame) -> None:
-            nonlocal size
-            image = frame.to_ndarray(format="bgr24")
+        for chosen in session_frames(video, offset_s, duration_s, settings.fps, drift_ppm, threads):
             if size is None:
-                size = _target_size(image.shape[1], image.shape[0], settings)
-            if (image.shape[1], image.shape[0]) != size:
-                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            ok, jpeg = cv2.imencode(".jpg", image, params)
+                size = _target_size(chosen.frame.width, chosen.frame.height, settings)
+            ok, jpeg = cv2.imencode(".jpg", chosen.image(size), params)
             if not ok:  # pragma: no cover - OpenCV fails only on invalid images
-                raise RuntimeError(f"JPEG encoding failed for frame at {t_dev:.3f} s of {video}")
-            rows["t"].append(k * period)
-            rows["frame_index"].append(k)
-            rows["source_time_s"].append(t_dev)
+                raise RuntimeError(f"JPEG encoding failed for frame at {chosen.t:.3f} s of {video}")
+            rows["t"].append(chosen.t)
+            rows["frame_index"].append(chosen.index)
+            rows["source_time_s"].append(chosen.source_time_s)
             rows["width"].append(size[0])
             rows["height"].append(size[1])
             rows["jpeg"].append(jpeg.tobytes())
+            written += 1
             if len(rows["t"]) >= settings.row_group_size:
                 flush()
-
-        # Walk decoded frames once; each target k takes the frame nearest its device time.
-        k = max(0, int(np.ceil(offset_s * settings.fps - 1e-9)))  # first target the device covers
-        previous: tuple[float, av.VideoFrame] | None = None
-        for t_dev, frame in _decoded_frames(video, threads):
-            while k < n_targets:
-                target = (k * period - offset_s) / scale  # target time on the device clock
-                if t_dev < target:
-                    break
-                if previous is not None and abs(previous[0] - target) <= abs(t_dev - target):
-                    emit(k, *previous)
-                else:
-                    emit(k, t_dev, frame)
-                written += 1
-                k += 1
-            if k >= n_targets:
-                break
-            previous = (t_dev, frame)
-        if previous is not None and k < n_targets:
-            # Targets after the last decoded frame: take it only within half a frame period of it.
-            last_t, last_frame = previous
-            while k < n_targets and (k * period - offset_s) / scale - last_t <= 0.5 * period:
-                emit(k, last_t, last_frame)
-                written += 1
-                k += 1
+            if written % 500 == 0:  # progress for long recordings, in the rule's log
+                log.info("%s: %d frames, session time %.0f / %.0f s", video.name, written, chosen.t, duration_s)
         flush()
         if writer is None:
             raise InputError(

@@ -2,6 +2,20 @@
 # first frame). One job per device wherever possible, so a changed input reruns only its own jobs.
 
 
+TARGETS.append(
+    lambda: [
+        path
+        for session in SESSIONS
+        for path in [
+            f"results/sessions/{session}/sync.json",
+            f"results/sessions/{session}/audio_alignment.json",
+            *expand("results/sessions/{s}/audio/{device}.wav", s=session, device=session_devices(session)),
+            *expand("results/sessions/{s}/frames/{device}.parquet", s=session, device=video_devices(session)),
+        ]
+    ]
+)
+
+
 rule device_audio:
     # 16 kHz mono on the device's own clock (sample 0 = first video frame); only sync and the
     # session audio need it.

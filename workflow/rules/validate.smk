@@ -1,5 +1,12 @@
 # Validate: probe every input (one job per device) and check each session's annotations.
 
+TARGETS.append(
+    lambda: [
+        *expand("results/sessions/{session}/probe.json", session=SESSIONS),
+        "results/data/inputs_overview.tsv",
+    ]
+)
+
 
 rule probe_device:
     input:
