@@ -20,6 +20,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/speech.smk"
+include: "workflow/rules/gaze.smk"
 
 
 rule all:

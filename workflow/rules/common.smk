@@ -86,6 +86,25 @@ def device_sheet_offset(session, device):
     return float(values[0]) if values else None
 
 
+def device_input(session, device, kind):
+    """Path of the device's input of ``kind`` (e.g. gaze_csv, calibration), or None."""
+    rows = _device_table(session, device)
+    rows = rows[rows.kind == kind]
+    return rows.path.iloc[0] if not rows.empty else None
+
+
+def head_devices(session):
+    """Head-worn devices of a session (roles instructor and learner), in sheet order."""
+    rows = RECORDINGS[(RECORDINGS.session == session) & RECORDINGS.role.isin(["instructor", "learner"])]
+    return list(dict.fromkeys(rows.device))
+
+
+def gaze_devices(session):
+    """Head-worn devices that have an MPS eye-gaze CSV."""
+    rows = RECORDINGS[(RECORDINGS.session == session) & (RECORDINGS.kind == "gaze_csv")]
+    return list(dict.fromkeys(rows.device))
+
+
 def video_devices(session):
     """Devices of a session that have a video (frames are made for these)."""
     rows = RECORDINGS[(RECORDINGS.session == session) & (RECORDINGS.kind == "video")]

@@ -1,0 +1,1 @@
+# Speech: transcripts with speakers and roles (whisperx), and prosody features.
