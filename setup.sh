@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Set up egoinstruct on a fresh machine, idempotently: a virtual environment in .venv with the
 # pinned versions of requirements/lock.txt, the package installed editable, and an `ffmpeg`
-# executable inside the environment. A second run with an unchanged lock file does nothing;
-# after a lock change it reinstalls from pip's cache (~/.cache/pip), which is kept on purpose.
+# executable inside the environment.
+#
+# Every pinned package is first fetched (or, for source-only packages, built once) into a
+# wheelhouse that outlives the checkout (EGOINSTRUCT_WHEELHOUSE, default
+# ~/.cache/egoinstruct/wheels), then installed from it without the network. So a second set-up,
+# in another clone or after `rm -rf .venv`, downloads and compiles nothing. A run with an
+# unchanged lock file and an existing .venv does nothing at all.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PYTHON=${PYTHON:-python3.11}
 VENV=.venv
 PIP_VERSION=26.3
+WHEELHOUSE=${EGOINSTRUCT_WHEELHOUSE:-${XDG_CACHE_HOME:-$HOME/.cache}/egoinstruct/wheels}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# Packages built from source here (llama-cpp-python) must run on any x86-64 CPU, not only this one.
+export CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=OFF}
 
 if ! command -v "$PYTHON" >/dev/null; then
     echo "setup.sh: $PYTHON not found; install Python 3.11 or set PYTHON=/path/to/python3.11" >&2
@@ -25,7 +33,9 @@ want=$(cat requirements/lock.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup.sh: installing the pinned environment (first time: several GB, a few minutes)"
     "$VENV/bin/python" -m pip install --quiet "pip==$PIP_VERSION"
-    "$VENV/bin/python" -m pip install --quiet -r requirements/lock.txt
+    mkdir -p "$WHEELHOUSE"
+    "$VENV/bin/python" -m pip wheel --quiet --no-deps --wheel-dir "$WHEELHOUSE" -r requirements/lock.txt
+    "$VENV/bin/python" -m pip install --quiet --no-index --find-links "$WHEELHOUSE" -r requirements/lock.txt
     "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
     echo "$want" > "$stamp"
 else
