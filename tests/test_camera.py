@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from egoinstruct.camera import CameraModel, gaze_point_cpf, vergence_depth, yaw_pitch_from_point_cpf
-from egoinstruct.errors import InputError
+from egoinstruct.camera import (
+    CameraModel,
+    camera_from_vrs,
+    gaze_point_cpf,
+    vergence_distance,
+    vergence_z_m,
+    yaw_pitch_from_point_cpf,
+)
+from egoinstruct.errors import InputError, MissingModelError
 
 FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])  # CPF (x left, y up) -> camera (x right, y down)
 
@@ -51,12 +58,64 @@ def test_gaze_for_pixel_round_trips(model, params):
     assert not cam.in_frame(np.array([[-3.0, 5.0], [np.nan, 1.0]])).any()
 
 
-def test_vergence_recovers_depth():
+def test_vergence_z_recovers_the_crossing_plane():
     for X, Z in [(0.0, 0.5), (0.2, 1.2), (-0.1, 0.35)]:
         left = np.arctan((X - 0.0325) / Z)
         right = np.arctan((X + 0.0325) / Z)
-        assert np.isclose(vergence_depth(left, right, 0.0325, -0.0325), Z)
-    assert np.isnan(vergence_depth(0.1, 0.1, 0.0325, -0.0325))  # parallel rays
+        assert np.isclose(vergence_z_m(left, right, 0.0325, -0.0325), Z)
+    assert np.isnan(vergence_z_m(0.1, 0.1, 0.0325, -0.0325))  # parallel rays
+    assert np.isnan(vergence_z_m(0.1, -0.1, 0.0325, -0.0325))  # diverging rays (left eye looks left)
+
+
+def test_vergence_distance_is_the_depth_project_gaze_takes():
+    # Hand-worked: the point (0.3, -0.4, 1.2) m in the CPF, eyes at x = ±0.0325 m.
+    X, Y, Z = 0.3, -0.4, 1.2
+    yaw, pitch = np.arctan2(X, Z), np.arctan2(Y, Z)
+    left, right = np.arctan((X - 0.0325) / Z), np.arctan((X + 0.0325) / Z)
+    distance = vergence_distance(left, right, 0.0325, -0.0325, yaw=yaw, pitch=pitch)
+    assert np.isclose(distance, np.sqrt(X * X + Y * Y + Z * Z))  # 1.3 m, not z = 1.2 m
+    assert np.isclose(distance, 1.3)
+    assert np.allclose(gaze_point_cpf(yaw, pitch, distance), [[X, Y, Z]])
+    # eyes set back from the CPF origin (z = -0.01 m): the rays still cross at the point
+    left_b, right_b = np.arctan((X - 0.0325) / (Z + 0.01)), np.arctan((X + 0.0325) / (Z + 0.01))
+    assert np.isclose(vergence_distance(left_b, right_b, 0.0325, -0.0325, yaw=yaw, pitch=pitch,
+                                        left_eye_z_m=-0.01, right_eye_z_m=-0.01), 1.3)
+    with pytest.raises(TypeError):  # yaw and pitch cannot be left out or passed by position
+        vergence_distance(left, right, 0.0325, -0.0325)  # type: ignore[call-arg]
+
+
+def test_scaled_camera_projects_to_the_resized_pixels():
+    cam = CameraModel("pinhole", 320, 240, (250.0, 250.0, 160.0, 120.0), FLIP)
+    big = cam.scaled(640, 480)
+    # pixel centres: u' = (u + 0.5) * 2 - 0.5
+    u = cam.project_gaze(0.1, -0.05, 1.0)
+    assert np.allclose(big.project_gaze(0.1, -0.05, 1.0), (u + 0.5) * 2 - 0.5)
+    fish = CameraModel("fisheye624", 320, 240, (140.0, 160.0, 120.0, 0.39, -0.36, -0.19, 1.2, -1.3, 0.5,
+                                                1e-4, -2e-4, 3e-4, 1e-4, -2e-4, 1e-4), FLIP)
+    u = fish.project_gaze(0.2, 0.1, 0.8)
+    assert np.allclose(fish.scaled(160, 120).project_gaze(0.2, 0.1, 0.8), (u + 0.5) * 0.5 - 0.5)
+    with pytest.raises(InputError, match="aspect ratio"):
+        fish.scaled(320, 320)
+
+
+def test_camera_from_config_mapping_names_the_source():
+    cam = CameraModel.from_dict({"model": "pinhole", "width": 320, "height": 240,
+                                 "params": [250, 250, 160, 120]}, "config gaze.camera")
+    assert np.allclose(cam.T_camera_cpf, np.eye(4))
+    assert CameraModel.from_dict(cam.to_dict()).params == cam.params
+    with pytest.raises(InputError, match="config gaze.camera: camera calibration lacks params"):
+        CameraModel.from_dict({"model": "pinhole", "width": 320, "height": 240}, "config gaze.camera")
+
+
+def test_vrs_calibration_without_projectaria_tools_says_how_to_get_it(tmp_path):
+    pytest.importorskip("egoinstruct")
+    try:
+        import projectaria_tools  # noqa: F401
+    except ImportError:
+        with pytest.raises(MissingModelError, match="requirements/aria.txt"):
+            camera_from_vrs(tmp_path / "recording.vrs")
+    else:  # pragma: no cover - only where the optional extra is installed
+        pytest.skip("projectaria-tools is installed; this checks the message without it")
 
 
 def test_calibration_json_round_trip(tmp_path):

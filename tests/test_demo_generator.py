@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from egoinstruct.camera import CameraModel, vergence_depth
+from egoinstruct.camera import CameraModel, vergence_distance
 from egoinstruct.demo import (
     DEVICES,
     PROCEDURES,
@@ -291,10 +291,10 @@ def test_gaze_csvs_round_trip_to_truth_pixels(root: Path) -> None:
             else:
                 assert np.isnan(depth).all()
             if gaze.layout != "gen1_old":
-                z = vergence_depth(
-                    table.left_yaw_rad, table.right_yaw_rad, table.left_eye_x_m, table.right_eye_x_m
+                verged = vergence_distance(
+                    table.left_yaw_rad, table.right_yaw_rad, table.left_eye_x_m, table.right_eye_x_m,
+                    yaw=yaw, pitch=pitch,
                 )
-                verged = z * np.sqrt(1 + np.tan(yaw) ** 2 + np.tan(pitch) ** 2)
                 np.testing.assert_allclose(verged[matched], truth_depth[matched], rtol=1e-5)
                 if gaze.layout == "gen2":
                     depth = verged

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from egoinstruct.camera import vergence_depth
+from egoinstruct.camera import vergence_distance
 from egoinstruct.errors import InputError
 from egoinstruct.gaze.mps import (
     LAYOUT_COLUMNS,
@@ -35,7 +35,8 @@ def test_real_gen2_excerpt_and_vergence():
     t = gaze.table
     assert t.tracking_timestamp_us.is_monotonic_increasing
     assert np.allclose(t.left_eye_x_m, 0.0325) and np.allclose(t.right_eye_x_m, -0.0325)
-    depth = vergence_depth(t.left_yaw_rad, t.right_yaw_rad, t.left_eye_x_m, t.right_eye_x_m)
+    depth = vergence_distance(t.left_yaw_rad, t.right_yaw_rad, t.left_eye_x_m, t.right_eye_x_m,
+                              yaw=t.yaw_rad, pitch=t.pitch_rad)
     assert np.all((depth > 0.3) & (depth < 1.0))  # the wearer looks at something ~0.5 m away
 
 
@@ -93,3 +94,13 @@ def test_detect_layout_variants():
     assert detect_layout(LAYOUT_COLUMNS["gen1_old"]) == "gen1_old"
     assert detect_layout(LAYOUT_COLUMNS["gen1_new"]) == "gen1_new"
     assert detect_layout(LAYOUT_COLUMNS["gen2"]) == "gen2"
+
+
+def test_personalized_file_reads_like_the_general_one(tmp_path):
+    # MPS writes personalized_eye_gaze.csv (after an in-session calibration) in the same layouts.
+    table = pd.DataFrame({"tracking_timestamp_us": [10, 20], "yaw_rad": [0.1, 0.2], "pitch_rad": [0.0, -0.1]})
+    path = tmp_path / "mps" / "eye_gaze" / "personalized_eye_gaze.csv"
+    write_mps_eye_gaze(table, path, "gen1_old")
+    gaze = read_mps_eye_gaze(path)
+    assert gaze.layout == "gen1_old" and gaze.table.yaw_rad.tolist() == [0.1, 0.2]
+    assert gaze.table.depth_m.isna().all()

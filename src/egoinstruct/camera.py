@@ -16,7 +16,13 @@ Two projection models are supported:
   device calibration.
 
 A calibration is stored as JSON (see :meth:`CameraModel.to_json`); the demo generator writes one
-per head camera and the gaze stage reads it back, so the two always agree.
+per head camera and the gaze stage reads it back, so the two always agree. An Aria recording's
+own calibration can be read from its VRS file (:func:`camera_from_vrs`, optional
+``projectaria-tools``).
+
+Gaze depth is always the distance from the CPF origin along the gaze ray (as MPS ``depth_m`` and
+:func:`gaze_point_cpf` use it). From the per-eye yaws, :func:`vergence_distance` gives that
+distance; :func:`vergence_z_m` gives the CPF z of the crossing point, which is not a depth.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from egoinstruct.errors import InputError
+from egoinstruct.errors import InputError, MissingModelError
 
 PARAM_COUNTS = {"pinhole": 4, "fisheye624": 15}
 
@@ -178,28 +184,53 @@ class CameraModel:
         points = origin_cpf + s[:, None] * dirs_cpf
         return yaw_pitch_from_point_cpf(points)
 
+    def scaled(self, width: int, height: int) -> CameraModel:
+        """The same camera for an image resized to ``width`` × ``height`` (e.g. a downscaled MP4
+        export of a full-resolution calibration). Focal lengths and principal point scale; the
+        distortion coefficients act on normalised coordinates and stay. Pixel centres are kept
+        consistent (``u' = (u + 0.5)·s − 0.5``).
+        """
+        if (width, height) == (self.width, self.height):
+            return self
+        sx, sy = width / self.width, height / self.height
+        if self.model == "pinhole":
+            fx, fy, cx, cy = self.params
+            params: tuple[float, ...] = (fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5)
+        else:
+            if abs(sx - sy) > 1e-3 * max(sx, sy):
+                raise InputError(
+                    f"a fisheye624 calibration of {self.width}x{self.height} cannot describe a "
+                    f"{width}x{height} image (the aspect ratio changed; the model has one focal "
+                    "length); calibrate the exported video or export it without changing the aspect"
+                )
+            f, cx, cy = self.params[:3]
+            params = (f * sx, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5, *self.params[3:])
+        return CameraModel(self.model, width, height, params, self.T_camera_cpf)
+
     # -- storage --------------------------------------------------------------------------
 
-    def to_json(self, path: str | Path) -> None:
-        data = {
+    def to_dict(self) -> dict:
+        return {
             "model": self.model,
             "width": self.width,
             "height": self.height,
             "params": list(self.params),
             "T_camera_cpf": self.T_camera_cpf.tolist(),
         }
-        Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def from_json(cls, path: str | Path) -> CameraModel:
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}: cannot read camera calibration: {exc}") from exc
+    def from_dict(cls, data: dict, source: str | Path = "camera model") -> CameraModel:
+        """A camera from the calibration JSON layout (also used for ``gaze.camera`` in the
+        config); ``source`` names where it came from in error messages."""
+        if not isinstance(data, dict):
+            raise InputError(f"{source}: a camera calibration must be a mapping, got {type(data).__name__}")
         missing = [k for k in ("model", "width", "height", "params") if k not in data]
         if missing:
             raise InputError(
-                f"{path}: camera calibration lacks {', '.join(missing)}; expected keys "
+                f"{source}: camera calibration lacks {', '.join(missing)}; expected keys "
                 "model, width, height, params and optionally T_camera_cpf (4x4)"
             )
         try:
@@ -211,7 +242,48 @@ class CameraModel:
                 T_camera_cpf=np.asarray(data.get("T_camera_cpf", np.eye(4)), dtype=np.float64),
             )
         except InputError as exc:
-            raise InputError(f"{path}: {exc}") from exc
+            raise InputError(f"{source}: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{source}: camera calibration has a value of the wrong type ({exc})") from exc
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> CameraModel:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: cannot read camera calibration: {exc}") from exc
+        return cls.from_dict(data, path)
+
+
+def camera_from_vrs(path: str | Path, stream_label: str = "camera-rgb") -> CameraModel:
+    """The factory calibration of an Aria recording's RGB camera, read from its VRS file.
+
+    Needs the optional ``projectaria-tools`` (``pip install -r requirements/aria.txt``); without it
+    this raises :class:`MissingModelError` saying so. The returned model is the camera's native
+    FisheyeRadTanThinPrism (``fisheye624``) at the sensor resolution, with ``T_camera_cpf`` from
+    the device's CPF and camera extrinsics (use :meth:`CameraModel.scaled` for a resized export).
+    """
+    try:
+        from projectaria_tools.core import data_provider  # optional extra: requirements/aria.txt
+    except ImportError as exc:
+        raise MissingModelError(
+            f"{path}: reading the device calibration from a VRS file needs projectaria-tools, which "
+            "is not installed; install it with `pip install -r requirements/aria.txt`, or give the "
+            "device a calibration JSON row in the sample sheet, or set gaze.camera in the config"
+        ) from exc
+    provider = data_provider.create_vrs_data_provider(str(path))
+    if provider is None:
+        raise InputError(f"{path}: projectaria-tools cannot open this VRS file")
+    device = provider.get_device_calibration()
+    camera = device.get_camera_calib(stream_label)
+    if camera is None:
+        raise InputError(f"{path}: the device calibration has no camera {stream_label!r}")
+    T_device_camera = camera.get_transform_device_camera().to_matrix()
+    T_device_cpf = device.get_transform_device_cpf().to_matrix()
+    width, height = (int(v) for v in camera.get_image_size())
+    params = tuple(float(v) for v in camera.projection_params())
+    model = "fisheye624" if len(params) == PARAM_COUNTS["fisheye624"] else "pinhole"
+    return CameraModel(model, width, height, params, np.linalg.inv(T_device_camera) @ T_device_cpf)
 
 
 def gaze_point_cpf(yaw: np.ndarray, pitch: np.ndarray, depth_m: np.ndarray | float) -> np.ndarray:
@@ -230,20 +302,50 @@ def yaw_pitch_from_point_cpf(points_cpf: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.arctan2(p[:, 0], p[:, 2]), np.arctan2(p[:, 1], p[:, 2])
 
 
-def vergence_depth(
+def vergence_z_m(
     left_yaw: np.ndarray,
     right_yaw: np.ndarray,
     left_eye_x_m: np.ndarray,
     right_eye_x_m: np.ndarray,
+    left_eye_z_m: np.ndarray | float = 0.0,
+    right_eye_z_m: np.ndarray | float = 0.0,
 ) -> np.ndarray:
-    """Depth (m, along CPF z) where the left and right gaze rays cross in the horizontal plane.
+    """CPF **z** (m, forward) where the left and right gaze rays cross in the horizontal plane.
 
-    Each eye at CPF x position ``e`` looks along ``x = e + z·tan(yaw)``; equating the two gives
-    ``z = (e_right − e_left) / (tan(yaw_left) − tan(yaw_right))``. NaN where the rays are
-    parallel or diverge (no crossing in front of the wearer).
+    This is *not* a gaze depth: :meth:`CameraModel.project_gaze` and :func:`gaze_point_cpf`
+    take the distance along the gaze ray, which :func:`vergence_distance` returns.
+
+    Each eye at CPF ``(x_e, z_e)`` looks along ``x = x_e + (z − z_e)·tan(yaw)``; equating the two
+    gives ``z = (x_r − x_l + z_l·tan(yaw_l) − z_r·tan(yaw_r)) / (tan(yaw_l) − tan(yaw_r))``. NaN
+    where the rays are parallel or diverge (no crossing in front of the wearer).
     """
     tl, tr = np.tan(np.asarray(left_yaw, float)), np.tan(np.asarray(right_yaw, float))
-    denominator = tl - tr
+    zl, zr = np.asarray(left_eye_z_m, float), np.asarray(right_eye_z_m, float)
+    numerator = np.asarray(right_eye_x_m, float) - np.asarray(left_eye_x_m, float) + zl * tl - zr * tr
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = (np.asarray(right_eye_x_m, float) - np.asarray(left_eye_x_m, float)) / denominator
+        z = numerator / (tl - tr)
     return np.where(np.isfinite(z) & (z > 0), z, np.nan)
+
+
+def vergence_distance(
+    left_yaw: np.ndarray,
+    right_yaw: np.ndarray,
+    left_eye_x_m: np.ndarray,
+    right_eye_x_m: np.ndarray,
+    *,
+    yaw: np.ndarray,
+    pitch: np.ndarray,
+    left_eye_z_m: np.ndarray | float = 0.0,
+    right_eye_z_m: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """Gaze depth (m) from vergence: the distance from the CPF origin, along the combined gaze
+    direction ``(yaw, pitch)``, to the plane where the two eyes' rays cross.
+
+    This is the depth that :meth:`CameraModel.project_gaze` and :func:`gaze_point_cpf` take (and
+    that MPS writes as ``depth_m``): the crossing's CPF z (:func:`vergence_z_m`) scaled by
+    ``‖(tan yaw, tan pitch, 1)‖``. ``yaw`` and ``pitch`` are keyword-only so a call cannot
+    silently leave them out. NaN where the rays do not cross in front of the wearer.
+    """
+    z = vergence_z_m(left_yaw, right_yaw, left_eye_x_m, right_eye_x_m, left_eye_z_m, right_eye_z_m)
+    ty, tp = np.tan(np.asarray(yaw, float)), np.tan(np.asarray(pitch, float))
+    return z * np.sqrt(1.0 + ty * ty + tp * tp)

@@ -4,8 +4,9 @@
   annotation file's sheet row, without running anything.
 * ``egoinstruct demo-sheets --sessions N --out DIR``: write recordings.tsv / annotations.tsv for N
   demo sessions (e.g. 38 like the paper) to scale-test the workflow.
-* ``egoinstruct check-demo``: compare the results of a demo run with the generator's truth
-  (clock offsets and residual audio lags so far).
+* ``egoinstruct check-demo``: compare the results of a demo run with the generator's truth:
+  clock offsets and residual audio lags, WER / DER / role attribution, gaze pixel error and
+  gaze-target agreement (for the stages that have run).
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def _check_demo(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     sessions = list(dict.fromkeys(read_recordings(config["recordings"], config["reference_role"]).session))
-    errors = sync_errors(args.results, config["demo"]["root"], sessions)
+    demo_root = config["demo"]["root"]
+    results = Path(args.results)
+    errors = sync_errors(results, demo_root, sessions)
     estimated = errors[errors.method == "gcc_phat"]
     print(errors.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(
@@ -61,6 +64,23 @@ def _check_demo(args: argparse.Namespace) -> int:
         f"estimated devices (limit: one video frame, {1000 / config['demo']['fps']:.1f} ms); "
         f"worst |residual lag| after alignment {errors.residual_lag_ms.abs().max():.3f} ms"
     )
+    with_transcript = [s for s in sessions if (results / "sessions" / s / "transcript.parquet").exists()]
+    if with_transcript:
+        from egoinstruct.speech.quality import speech_errors, speech_summary
+
+        speech = speech_summary(speech_errors(results, demo_root, with_transcript))
+        print(
+            f"\nspeech over {speech['sessions']} sessions: WER {speech['wer']:.1%}, DER {speech['der']:.1%} "
+            f"(0.25 s collar: {speech['der_collar']:.1%}), role attribution {speech['role_accuracy']:.1%} of "
+            f"speech time (worst session {speech['role_accuracy_worst_session']:.1%}; target >= 95 %), "
+            f"words without timestamps {speech['unaligned_word_share']:.1%}"
+        )
+    with_gaze = [s for s in sessions if (results / "sessions" / s / "gaze").is_dir()]
+    if with_gaze:
+        from egoinstruct.gaze.check import gaze_errors
+
+        gaze = gaze_errors(results, demo_root, with_gaze)
+        print("\n" + gaze.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 
 

@@ -1,1 +1,215 @@
 # Gaze tracks, gaze targets, head motion and visual features on the session clock.
+# One job per session and device, so a changed input reruns only its own jobs; the logic is in
+# egoinstruct.gaze and egoinstruct.visual.
+from egoinstruct.visual.motion import find_mps_trajectory
+
+GAZE = config["gaze"]
+FEATURES = config["features"]
+HEAD_MOTION = config["head_motion"]
+
+# Head cameras with a video (face detection, head motion and debug GIFs need frames).
+head_video_devices = lambda s: [d for d in head_devices(s) if d in video_devices(s)]
+feature_devices = lambda s: [
+    d for d in video_devices(s) if device_rows(s, d)[0]["role"] in FEATURES["roles"]
+]
+debug_sessions = lambda: [s for s in (GAZE["debug"]["sessions"] or SESSIONS[:1]) if s in SESSIONS]
+gaze_trajectory = lambda wc: (
+    find_mps_trajectory(device_input(wc.session, wc.device, "gaze_csv"))
+    if HEAD_MOTION["method"] != "video"
+    else []
+)
+
+
+TARGETS.append(
+    lambda: [
+        path
+        for session in SESSIONS
+        for path in [
+            *expand("results/sessions/{s}/gaze/{device}.parquet", s=session, device=gaze_devices(session)),
+            *expand("results/sessions/{s}/gaze_windows/{device}.parquet", s=session, device=gaze_devices(session)),
+            *expand("results/sessions/{s}/head_motion/{device}.parquet", s=session, device=head_video_devices(session)),
+            *expand("results/sessions/{s}/visual/{device}.parquet", s=session, device=feature_devices(session)),
+            *([f"results/sessions/{session}/gaze.png"] if gaze_devices(session) else []),
+        ]
+    ]
+    + [
+        f"results/sessions/{session}/gaze_debug/{device}.gif"
+        for session in (debug_sessions() if GAZE["debug"]["enabled"] else [])
+        for device in gaze_devices(session)
+        if device in video_devices(session)
+    ]
+)
+
+
+rule faces:
+    # Faces in a head camera's frames (the partner's face for gaze targets).
+    input:
+        video=lambda wc: device_media(wc.session, wc.device),
+        sync="results/sessions/{session}/sync/{device}.json",
+        reference_probe=reference_probe,
+    output:
+        "results/sessions/{session}/faces/{device}.parquet",
+    params:
+        settings=GAZE["faces"],
+    conda:
+        CONDA_ENV
+    log:
+        "logs/faces/{session}/{device}.log",
+    benchmark:
+        "benchmarks/faces/{session}/{device}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    script:
+        "../scripts/faces.py"
+
+
+rule gaze:
+    input:
+        csv=lambda wc: device_input(wc.session, wc.device, "gaze_csv"),
+        probe=device_probe,
+        sync="results/sessions/{session}/sync/{device}.json",
+        reference_probe=reference_probe,
+        faces=lambda wc: (
+            [f"results/sessions/{wc.session}/faces/{wc.device}.parquet"]
+            if wc.device in video_devices(wc.session)
+            else []
+        ),
+        calibration=lambda wc: device_input(wc.session, wc.device, "calibration") or [],
+        vrs=lambda wc: [r["path"] for r in device_rows(wc.session, wc.device) if r["kind"] == "aria_vrs"],
+    output:
+        gaze="results/sessions/{session}/gaze/{device}.parquet",
+        windows="results/sessions/{session}/gaze_windows/{device}.parquet",
+    params:
+        # faces and debug have their own rules; leaving them out keeps their edits from rerunning this
+        settings={k: v for k, v in GAZE.items() if k not in ("faces", "debug")},
+        recordings_sheet=config["recordings"],
+    conda:
+        CONDA_ENV
+    log:
+        "logs/gaze/{session}/{device}.log",
+    benchmark:
+        "benchmarks/gaze/{session}/{device}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/gaze.py"
+
+
+rule head_motion:
+    input:
+        video=lambda wc: device_media(wc.session, wc.device),
+        probe=device_probe,
+        sync="results/sessions/{session}/sync/{device}.json",
+        reference_probe=reference_probe,
+        calibration=lambda wc: device_input(wc.session, wc.device, "calibration") or [],
+        trajectory=gaze_trajectory,
+        # only to date the trajectory when the video has no clock tag (gaze.clock_start)
+        gaze_csv=lambda wc: (
+            [device_input(wc.session, wc.device, "gaze_csv")] if gaze_trajectory(wc) else []
+        ),
+    output:
+        "results/sessions/{session}/head_motion/{device}.parquet",
+    params:
+        settings=HEAD_MOTION,
+        clock_start=GAZE["clock_start"],
+        camera=GAZE["camera"],
+    conda:
+        CONDA_ENV
+    log:
+        "logs/head_motion/{session}/{device}.log",
+    benchmark:
+        "benchmarks/head_motion/{session}/{device}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    script:
+        "../scripts/head_motion.py"
+
+
+rule visual_features:
+    input:
+        video=lambda wc: device_media(wc.session, wc.device),
+        sync="results/sessions/{session}/sync/{device}.json",
+        reference_probe=reference_probe,
+    output:
+        "results/sessions/{session}/visual/{device}.parquet",
+    params:
+        settings=FEATURES,
+    conda:
+        CONDA_ENV
+    log:
+        "logs/visual_features/{session}/{device}.log",
+    benchmark:
+        "benchmarks/visual_features/{session}/{device}.tsv"
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    script:
+        "../scripts/visual_features.py"
+
+
+rule gaze_plot:
+    input:
+        gaze=lambda wc: expand(
+            "results/sessions/{session}/gaze/{device}.parquet",
+            session=wc.session,
+            device=gaze_devices(wc.session),
+        ),
+        motion=lambda wc: expand(
+            "results/sessions/{session}/head_motion/{device}.parquet",
+            session=wc.session,
+            device=[d for d in gaze_devices(wc.session) if d in head_video_devices(wc.session)],
+        ),
+    output:
+        report(
+            "results/sessions/{session}/gaze.png",
+            caption="../report/gaze.rst",
+            category="Gaze",
+            subcategory="{session}",
+        ),
+    params:
+        devices=lambda wc: gaze_devices(wc.session),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/gaze_plot/{session}.log",
+    benchmark:
+        "benchmarks/gaze_plot/{session}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/gaze_plot.py"
+
+
+rule gaze_debug:
+    # Only requested (rule all) when gaze.debug.enabled; for people who want to look.
+    input:
+        video=lambda wc: device_media(wc.session, wc.device),
+        sync="results/sessions/{session}/sync/{device}.json",
+        reference_probe=reference_probe,
+        gaze="results/sessions/{session}/gaze/{device}.parquet",
+        faces="results/sessions/{session}/faces/{device}.parquet",
+    output:
+        "results/sessions/{session}/gaze_debug/{device}.gif",
+    params:
+        settings={k: v for k, v in GAZE["debug"].items() if k not in ("enabled", "sessions")},
+    conda:
+        CONDA_ENV
+    log:
+        "logs/gaze_debug/{session}/{device}.log",
+    benchmark:
+        "benchmarks/gaze_debug/{session}/{device}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    script:
+        "../scripts/gaze_debug.py"

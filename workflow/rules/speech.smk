@@ -1,1 +1,116 @@
 # Speech: transcripts with speakers and roles (whisperx), and prosody features.
+# One job per session: role attribution compares the wearers' tracks, so a session's devices are
+# read together. All settings travel as params, so changing a speech setting reruns these jobs.
+
+SPEECH = config["speech"]
+
+
+TARGETS.append(
+    lambda: [
+        path
+        for session in SESSIONS
+        for path in [
+            f"results/sessions/{session}/transcript.parquet",
+            f"results/sessions/{session}/prosody.parquet",
+            f"results/sessions/{session}/prosody_utterances.parquet",
+            f"results/sessions/{session}/speech.png",
+            *([f"results/sessions/{session}/egemaps.parquet"] if SPEECH["prosody"]["opensmile"] else []),
+        ]
+    ]
+)
+
+
+rule transcribe:
+    input:
+        wavs=lambda wc: expand(
+            "results/sessions/{session}/audio/{device}.wav",
+            session=wc.session,
+            device=session_devices(wc.session),
+        ),
+    output:
+        transcript="results/sessions/{session}/transcript.parquet",
+        turns="results/sessions/{session}/speaker_turns.parquet",
+        quality="results/sessions/{session}/transcript.json",
+    params:
+        devices=lambda wc: session_devices(wc.session),
+        roles=lambda wc: {d: device_rows(wc.session, d)[0]["role"] for d in session_devices(wc.session)},
+        reference=lambda wc: reference_device(wc.session),
+        settings={k: v for k, v in SPEECH.items() if k not in ("prosody", "threads")},
+    conda:
+        CONDA_ENV
+    log:
+        "logs/transcribe/{session}.log",
+    benchmark:
+        "benchmarks/transcribe/{session}.tsv"
+    threads: SPEECH["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1 if SPEECH["asr"]["device"] == "cuda" else 0,
+    script:
+        "../scripts/transcribe.py"
+
+
+rule prosody:
+    input:
+        wavs=lambda wc: expand(
+            "results/sessions/{session}/audio/{device}.wav",
+            session=wc.session,
+            device=session_devices(wc.session),
+        ),
+        transcript="results/sessions/{session}/transcript.parquet",
+        turns="results/sessions/{session}/speaker_turns.parquet",
+    output:
+        prosody="results/sessions/{session}/prosody.parquet",
+        utterances="results/sessions/{session}/prosody_utterances.parquet",
+        plot=report(
+            "results/sessions/{session}/speech.png",
+            caption="../report/speech.rst",
+            category="Speech",
+            subcategory="{session}",
+        ),
+    params:
+        devices=lambda wc: session_devices(wc.session),
+        roles=lambda wc: {d: device_rows(wc.session, d)[0]["role"] for d in session_devices(wc.session)},
+        reference=lambda wc: reference_device(wc.session),
+        settings=SPEECH["prosody"],
+    conda:
+        CONDA_ENV
+    log:
+        "logs/prosody/{session}.log",
+    benchmark:
+        "benchmarks/prosody/{session}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    script:
+        "../scripts/prosody.py"
+
+
+rule egemaps:
+    # Only requested (TARGETS) when speech.prosody.opensmile is true.
+    input:
+        wavs=lambda wc: expand(
+            "results/sessions/{session}/audio/{device}.wav",
+            session=wc.session,
+            device=session_devices(wc.session),
+        ),
+    output:
+        "results/sessions/{session}/egemaps.parquet",
+    params:
+        devices=lambda wc: session_devices(wc.session),
+        roles=lambda wc: {d: device_rows(wc.session, d)[0]["role"] for d in session_devices(wc.session)},
+        reference=lambda wc: reference_device(wc.session),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/egemaps/{session}.log",
+    benchmark:
+        "benchmarks/egemaps/{session}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    script:
+        "../scripts/egemaps.py"

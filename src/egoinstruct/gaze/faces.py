@@ -1,0 +1,200 @@
+"""Faces in a head camera's video, per frame on the session clock, with detectors that run offline.
+
+Job: find the partner's face in the frames of one device, so gaze can be labelled as on the
+partner's face or not (:mod:`egoinstruct.gaze.target`).
+
+Detectors (``gaze.faces.detector``):
+
+* ``haar`` (default): OpenCV's Haar frontal-face cascade
+  (``haarcascade_frontalface_default.xml``, shipped in ``cv2.data.haarcascades``). Needs
+  OpenCV 4 (OpenCV 5 dropped ``CascadeClassifier``, which is why the project pins 4.x). The score of
+  a box is its number of neighbouring detections.
+* ``yunet``: OpenCV's DNN face detector ``cv2.FaceDetectorYN`` with YuNet weights
+  (``face_detection_yunet_2023mar.onnx`` from the OpenCV model zoo) at ``gaze.faces.model``.
+  Missing weights are a :class:`MissingModelError` that says where to put them.
+
+Frames are downscaled to at most ``max_width`` pixels wide before detection (boxes are returned in
+the video's own pixels); boxes narrower than ``min_size_frac`` of the frame width are ignored
+(the partner across the table is never that small; hands and paper folds sometimes are).
+The partner is the largest remaining face: in a two-person session the only other face in view.
+
+Output rows: one per session time ``k / fps`` inside the session and the device's video
+(:func:`egoinstruct.frames.session_frames`), with every detection and the chosen partner box.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from egoinstruct.errors import InputError, MissingModelError
+from egoinstruct.frames import session_frames
+
+log = logging.getLogger(__name__)
+
+DETECTORS = ("haar", "yunet")
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    detector: str = "haar"
+    fps: float = 15.0
+    model: str | None = None  # YuNet ONNX weights (detector: yunet)
+    scale_factor: float = 1.1
+    min_neighbors: int = 3
+    min_size_frac: float = 0.06
+    max_width: int = 480
+    score_threshold: float = 0.7  # yunet only
+
+
+class FaceDetector(Protocol):
+    name: str
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Boxes ``[N, 5]``: x0, y0, x1, y1 (pixels of ``image_bgr``) and a score."""
+        ...
+
+
+class HaarFaceDetector:
+    name = "haar"
+
+    def __init__(self, settings: FaceSettings = FaceSettings()) -> None:
+        if not hasattr(cv2, "CascadeClassifier"):
+            raise MissingModelError(
+                f"OpenCV {cv2.__version__} has no CascadeClassifier (OpenCV 5 removed it); install "
+                "the pinned opencv-python-headless 4.x (requirements/lock.txt) or set "
+                "gaze.faces.detector: yunet with gaze.faces.model pointing at YuNet ONNX weights"
+            )
+        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        self.cascade = cv2.CascadeClassifier(str(path))
+        if self.cascade.empty():
+            raise MissingModelError(
+                f"{path}: OpenCV's Haar face cascade is missing or unreadable; reinstall "
+                "opencv-python-headless 4.x, which ships it in cv2.data.haarcascades"
+            )
+        self.settings = settings
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        s = self.settings
+        gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        min_size = max(8, int(round(s.min_size_frac * gray.shape[1])))
+        boxes, neighbours = self.cascade.detectMultiScale2(
+            gray, scaleFactor=s.scale_factor, minNeighbors=s.min_neighbors, minSize=(min_size, min_size)
+        )
+        if len(boxes) == 0:
+            return np.empty((0, 5), dtype=np.float32)
+        b = np.asarray(boxes, dtype=np.float32)
+        return np.column_stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3],
+                                np.asarray(neighbours, dtype=np.float32).reshape(-1)])
+
+
+class YuNetFaceDetector:
+    name = "yunet"
+
+    def __init__(self, settings: FaceSettings) -> None:
+        if not settings.model:
+            raise MissingModelError(
+                "gaze.faces.detector is yunet but gaze.faces.model is not set; download "
+                "face_detection_yunet_2023mar.onnx from the OpenCV model zoo "
+                "(github.com/opencv/opencv_zoo, models/face_detection_yunet) and set its path, or "
+                "use detector: haar"
+            )
+        path = Path(settings.model)
+        if not path.is_file():
+            raise MissingModelError(
+                f"{path}: YuNet face-detector weights not found (gaze.faces.model); download "
+                "face_detection_yunet_2023mar.onnx from the OpenCV model zoo to that path, or use "
+                "detector: haar"
+            )
+        if not hasattr(cv2, "FaceDetectorYN"):
+            raise MissingModelError(f"OpenCV {cv2.__version__} has no FaceDetectorYN; use detector: haar")
+        self.model = cv2.FaceDetectorYN.create(str(path), "", (320, 320), settings.score_threshold)
+        self.settings = settings
+
+    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+        h, w = image_bgr.shape[:2]
+        self.model.setInputSize((w, h))
+        _, faces = self.model.detect(image_bgr)
+        if faces is None or len(faces) == 0:
+            return np.empty((0, 5), dtype=np.float32)
+        f = np.asarray(faces, dtype=np.float32)
+        boxes = np.column_stack([f[:, 0], f[:, 1], f[:, 0] + f[:, 2], f[:, 1] + f[:, 3], f[:, -1]])
+        return boxes[(f[:, 2] >= self.settings.min_size_frac * w)]
+
+
+def make_detector(settings: FaceSettings) -> FaceDetector:
+    if settings.detector == "haar":
+        return HaarFaceDetector(settings)
+    if settings.detector == "yunet":
+        return YuNetFaceDetector(settings)
+    raise InputError(f"gaze.faces.detector = {settings.detector!r}; expected one of {', '.join(DETECTORS)}")
+
+
+def detect_scaled(detector: FaceDetector, image_bgr: np.ndarray, max_width: int) -> np.ndarray:
+    """Detections on ``image_bgr`` downscaled to at most ``max_width`` wide, in its own pixels."""
+    h, w = image_bgr.shape[:2]
+    scale = min(1.0, max_width / w)
+    small = image_bgr if scale == 1.0 else cv2.resize(
+        image_bgr, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA
+    )
+    boxes = detector.detect(small)
+    if scale != 1.0 and len(boxes):
+        boxes = boxes.copy()
+        boxes[:, :4] /= scale
+    return boxes
+
+
+def partner_box(boxes: np.ndarray) -> np.ndarray:
+    """The partner's face among detections ``[N, 5]``: the largest box (NaN ×4 if none)."""
+    if len(boxes) == 0:
+        return np.full(4, np.nan)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return boxes[int(np.argmax(area)), :4].astype(np.float64)
+
+
+def detect_faces(
+    video: str | Path,
+    offset_s: float,
+    duration_s: float,
+    settings: FaceSettings = FaceSettings(),
+    drift_ppm: float = 0.0,
+    threads: int = 1,
+    detector: FaceDetector | None = None,
+) -> pd.DataFrame:
+    """One row per session frame at ``settings.fps``: t, frame_index, source_time_s, width,
+    height, n_faces, boxes (list of [x0, y0, x1, y1, score]), face_x0…face_y1 (partner)."""
+    detector = detector or make_detector(settings)
+    cv2.setNumThreads(max(1, threads))
+    rows: dict[str, list] = {k: [] for k in (
+        "t", "frame_index", "source_time_s", "width", "height", "n_faces", "boxes",
+        "face_x0", "face_y0", "face_x1", "face_y1")}
+    for i, chosen in enumerate(session_frames(video, offset_s, duration_s, settings.fps, drift_ppm, threads)):
+        image = chosen.image()
+        boxes = detect_scaled(detector, image, settings.max_width)
+        partner = partner_box(boxes)
+        rows["t"].append(chosen.t)
+        rows["frame_index"].append(chosen.index)
+        rows["source_time_s"].append(chosen.source_time_s)
+        rows["width"].append(image.shape[1])
+        rows["height"].append(image.shape[0])
+        rows["n_faces"].append(len(boxes))
+        rows["boxes"].append([[float(v) for v in b] for b in boxes])
+        for name, value in zip(("face_x0", "face_y0", "face_x1", "face_y1"), partner, strict=True):
+            rows[name].append(float(value))
+        if (i + 1) % 1000 == 0:
+            log.info("%s: %d frames, session time %.0f / %.0f s", Path(video).name, i + 1, chosen.t, duration_s)
+    if not rows["t"]:
+        raise InputError(
+            f"{video}: no frame falls inside the session (offset {offset_s:+.3f} s, session "
+            f"{duration_s:.3f} s); the device does not overlap the reference recording"
+        )
+    table = pd.DataFrame(rows)
+    log.info("%s: %d frames, a face in %.1f%% (detector %s)", video, len(table),
+             100.0 * float((table.n_faces > 0).mean()), detector.name)
+    return table

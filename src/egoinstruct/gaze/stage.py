@@ -1,0 +1,171 @@
+"""The gaze stage of one head camera, end to end: what the ``gaze`` rule runs.
+
+Job: MPS eye-gaze CSV + the device's probe, sync and faces → the gaze table (fixed rate, on the
+session clock, in the camera's pixels, with I-VT events and targets) and its window summary.
+
+Camera model, first that is available (recorded in the table's metadata as ``camera_source``):
+
+1. ``vrs``: the device calibration in the Aria VRS file (media kind ``aria_vrs``), through the
+   optional ``projectaria-tools``;
+2. ``calibration``: the device's ``calibration`` JSON from the sample sheet;
+3. ``config``: ``gaze.camera`` in the config (one camera model for every head device);
+otherwise an :class:`InputError` that lists the three ways to give one. A model whose image size
+differs from the video's (a downscaled export) is rescaled to it (:meth:`CameraModel.scaled`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from egoinstruct.camera import CameraModel, camera_from_vrs
+from egoinstruct.errors import InputError, MissingModelError
+from egoinstruct.gaze.ivt import IVTSettings, classify
+from egoinstruct.gaze.mps import read_mps_eye_gaze
+from egoinstruct.gaze.target import TargetSettings, label_targets, target_windows
+from egoinstruct.gaze.track import TrackSettings, build_track
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GazeStageSettings:
+    track: TrackSettings = field(default_factory=TrackSettings)
+    ivt: IVTSettings = field(default_factory=IVTSettings)
+    target: TargetSettings = field(default_factory=TargetSettings)
+    camera: dict[str, Any] | None = None  # gaze.camera
+
+    @classmethod
+    def from_config(cls, gaze: dict[str, Any]) -> GazeStageSettings:
+        """From the ``gaze`` section of the config (unknown keys belong to other rules)."""
+        track = TrackSettings(
+            rate_hz=float(gaze["rate_hz"]),
+            clock_start=str(gaze["clock_start"]),
+            default_depth_m=float(gaze["default_depth_m"]),
+            depth_range_m=(float(gaze["depth_range_m"][0]), float(gaze["depth_range_m"][1])),
+            max_gap_s=float(gaze["max_gap_s"]),
+            max_bad_timestamp_fraction=float(gaze["max_bad_timestamp_fraction"]),
+        )
+        ivt = IVTSettings(
+            velocity_threshold_deg_s=float(gaze["ivt"]["velocity_threshold_deg_s"]),
+            min_fixation_ms=float(gaze["ivt"]["min_fixation_ms"]),
+        )
+        t = gaze["target"]
+        target = TargetSettings(
+            face_margin=float(t["face_margin"]),
+            workspace_max_depth_m=float(t["workspace_max_depth_m"]),
+            window_s=float(t["window_s"]),
+        )
+        return cls(track, ivt, target, gaze.get("camera"))
+
+
+def device_camera(
+    video_size: tuple[int, int] | None,
+    calibration: str | Path | None = None,
+    vrs: str | Path | None = None,
+    configured: dict[str, Any] | None = None,
+    where: str = "",
+) -> tuple[CameraModel, str]:
+    """The device's camera model and its source (see the module docstring)."""
+    camera: CameraModel | None = None
+    source = ""
+    if vrs:
+        try:
+            camera, source = camera_from_vrs(vrs), "vrs"
+        except MissingModelError as exc:
+            if not (calibration or configured):
+                raise
+            log.warning("%s; using the next camera model instead", exc)
+    if camera is None and calibration:
+        camera, source = CameraModel.from_json(calibration), "calibration"
+    if camera is None and configured:
+        camera, source = CameraModel.from_dict(configured, "config gaze.camera"), "config"
+    if camera is None:
+        raise InputError(
+            f"{where}: no camera model to project the eye gaze into the video; add a row of kind "
+            "calibration (camera model JSON, docs/data_contracts.md) for the device to the sample "
+            "sheet, give the Aria VRS file with projectaria-tools installed, or set gaze.camera"
+        )
+    if video_size is not None and (camera.width, camera.height) != tuple(video_size):
+        log.warning("%s: camera model is %dx%d, the video %dx%d; rescaling the model", where,
+                    camera.width, camera.height, *video_size)
+        camera = camera.scaled(*video_size)
+    return camera, source
+
+
+def video_facts(probe: dict[str, Any]) -> tuple[dict[str, Any], tuple[int, int] | None, float]:
+    """Container tags, frame size and recording duration (s) of a device probe."""
+    media = probe.get("inputs", {}).get("video") or probe.get("inputs", {}).get("aria_vrs") or {}
+    stream = media.get("video") or {}
+    size = (int(stream["width"]), int(stream["height"])) if stream.get("width") else None
+    return dict(media.get("tags") or {}), size, float(probe["duration_s"])
+
+
+@dataclass
+class GazeResult:
+    table: pd.DataFrame  # the GAZE_SCHEMA columns
+    windows: pd.DataFrame  # the GAZE_WINDOWS_SCHEMA columns
+    metadata: dict[str, str]
+
+
+def run_gaze(
+    gaze_csv: str | Path,
+    probe: dict[str, Any],
+    clock: dict[str, Any],
+    session_duration_s: float,
+    camera: CameraModel,
+    camera_source: str,
+    faces: pd.DataFrame | None,
+    settings: GazeStageSettings = GazeStageSettings(),
+) -> GazeResult:
+    """The gaze table and windows of one device (see the module docstrings of the parts)."""
+    gaze = read_mps_eye_gaze(gaze_csv)
+    tags, _, video_duration = video_facts(probe)
+    track = build_track(
+        gaze.table, gaze.layout, gaze_csv, camera, tags, float(clock["offset_s"]),
+        float(clock.get("drift_ppm") or 0.0), video_duration, session_duration_s, settings.track,
+    )
+    table = track.table
+    events = classify(table["t"].to_numpy(), table["yaw_rad"].to_numpy(), table["pitch_rad"].to_numpy(), settings.ivt)
+    table["velocity_deg_s"] = events.velocity_deg_s
+    table["event"] = events.event
+    table["fixation_id"] = pd.array(np.where(events.fixation_id >= 0, events.fixation_id, None), dtype="Int64")
+    if faces is None:
+        log.warning("%s: no face detections for this device (no decodable video); targets are unknown", gaze_csv)
+    table["target"] = label_targets(table, faces, settings.target)
+    windows = target_windows(
+        table.assign(fixation_id=events.fixation_id), settings.target.window_s
+    )
+    counts = table["target"].value_counts().to_dict()
+    log.info("%s: %d rows at %g Hz, %d fixations; targets %s", gaze_csv, len(table),
+             settings.track.rate_hz, events.n_fixations, counts)
+    metadata = {
+        "source": str(gaze_csv),
+        **track.metadata(),
+        "offset_s": repr(float(clock["offset_s"])),
+        "drift_ppm": repr(float(clock.get("drift_ppm") or 0.0)),
+        "rate_hz": repr(settings.track.rate_hz),
+        "camera_source": camera_source,
+        "camera": json.dumps(camera.to_dict()),
+        "settings": json.dumps({
+            "track": {**settings.track.__dict__, "depth_range_m": list(settings.track.depth_range_m)},
+            "ivt": settings.ivt.__dict__,
+            "target": settings.target.__dict__,
+        }),
+        "n_fixations": str(events.n_fixations),
+    }
+    return GazeResult(table, windows, metadata)
+
+
+def optional_input(value: Any) -> str | None:
+    """A Snakemake named input that may be absent (an empty list) as a path or None."""
+    if isinstance(value, str):
+        return value
+    items = list(value or [])
+    return str(items[0]) if items else None
