@@ -22,6 +22,7 @@ include: "workflow/rules/validate.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/speech.smk"
 include: "workflow/rules/gaze.smk"
+include: "workflow/rules/mllm.smk"
 
 
 rule all:

@@ -1,0 +1,41 @@
+"""Rule mllm_predict_{task}: one zero-shot MLLM on one task over every session.
+
+Writes the frame-level predictions (shared predictions contract) and window records of each
+session, and the run summary (`run.json`: inputs shown and left out, outcomes, calls, cache hits,
+tokens, latency, throughput). The backend is preflighted before any input is read.
+"""
+
+import json
+
+from egoinstruct.io import write_json
+from egoinstruct.logutil import rule_logging
+from egoinstruct.mllm.settings import ModelSettings, StageSettings
+from egoinstruct.mllm.stage import SessionInputs, run_model_task
+
+sm = snakemake  # noqa: F821 - injected by Snakemake
+
+with rule_logging(sm.log[0]) as log:
+    stage = StageSettings.from_config({**sm.params.stage, "models": {}})
+    model = ModelSettings.from_config(sm.wildcards.model, sm.params.model)
+    sessions = []
+    for entry, predictions, windows in zip(sm.params.sessions, sm.output.predictions, sm.output.windows, strict=True):
+        probe = json.loads(open(entry["probe"]).read())
+        sessions.append(
+            SessionInputs(
+                session=entry["session"],
+                procedure=entry["procedure"],
+                duration_s=float(probe["session_duration_s"]),
+                frames=entry["frames"],
+                audio=entry["audio"],
+                transcript=entry["transcript"],
+                predictions=predictions,
+                windows=windows,
+            )
+        )
+    summary = run_model_task(sm.params.task, model, stage, sessions, sm.params.labels_dir, threads=sm.threads)
+    write_json(sm.output.run, summary)
+    log.info(
+        "%s / %s: %d windows, %d new calls, %d cached, %d unparseable, %.2f windows/s",
+        sm.params.task, model.name, summary["windows"], summary["calls"]["new_calls"],
+        summary["calls"]["cache_hits"], summary["unparseable_windows"], summary["windows_per_s"] or 0.0,
+    )
