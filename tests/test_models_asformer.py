@@ -4,7 +4,6 @@ published model's size. (Training on a task: tests/test_models_training.py.)"""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -18,30 +17,13 @@ from egoinstruct.models.asformer import (
     masked_instance_norm,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # The test machine's cores are shared; one intra-op thread avoids oversubscription stalls.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def _padded_batch(lengths: list[int], dim: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    length = max(lengths)
-    features = torch.randn(len(lengths), dim, length, generator=generator)
-    mask = torch.zeros(len(lengths), 1, length)
-    for i, n in enumerate(lengths):
-        mask[i, :, :n] = 1.0
-    return features * mask, mask
+from model_utils import one_thread, padded_batch  # noqa: F401 - one_thread is an autouse fixture
 
 
 def test_output_shapes_for_a_batch_of_different_lengths() -> None:
     torch.manual_seed(0)
     model = ASFormer(input_dim=12, num_classes=5, num_layers=4, num_f_maps=16, num_decoders=2)
-    features, mask = _padded_batch([40, 17, 33], dim=12)
+    features, mask = padded_batch([40, 17, 33], dim=12)
     logits = model(features, mask)
     assert logits.shape == (3, 3, 5, 40)  # [1 + decoders, batch, classes, time]
     assert model.num_stages == 3
@@ -56,7 +38,7 @@ def test_padding_does_not_change_outputs_at_real_frames(num_layers: int) -> None
     torch.manual_seed(1)
     model = ASFormer(input_dim=6, num_classes=4, num_layers=num_layers, num_f_maps=8,
                      num_decoders=2).eval()
-    features, mask = _padded_batch([57, 23], dim=6, seed=3)
+    features, mask = padded_batch([57, 23], dim=6, seed=3)
     with torch.no_grad():
         together = model(features, mask)
         alone = model(features[1:, :, :23], mask[1:, :, :23])

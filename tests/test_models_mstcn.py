@@ -3,39 +3,19 @@ published model's size. (Training on a task: tests/test_models_training.py.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 import torch
 import torch.nn.functional as F
 
 from egoinstruct.models.mstcn import DualDilatedLayer, MSTCNPlusPlus
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # The test machine's cores are shared; one intra-op thread avoids oversubscription stalls.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def _padded_batch(lengths: list[int], dim: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    length = max(lengths)
-    features = torch.randn(len(lengths), dim, length, generator=generator)
-    mask = torch.zeros(len(lengths), 1, length)
-    for i, n in enumerate(lengths):
-        mask[i, :, :n] = 1.0
-    return features * mask, mask
+from model_utils import one_thread, padded_batch  # noqa: F401 - one_thread is an autouse fixture
 
 
 def test_output_shapes_for_a_batch_of_different_lengths() -> None:
     torch.manual_seed(0)
     model = MSTCNPlusPlus(input_dim=10, num_classes=6, num_layers_pg=5, num_layers_r=4,
                           num_refinements=3, num_f_maps=16)
-    features, mask = _padded_batch([31, 64, 9], dim=10)
+    features, mask = padded_batch([31, 64, 9], dim=10)
     logits = model(features, mask)
     assert logits.shape == (4, 3, 6, 64)  # [1 + refinements, batch, classes, time]
     assert model.num_stages == 4
@@ -47,7 +27,7 @@ def test_padding_does_not_change_outputs_at_real_frames() -> None:
     torch.manual_seed(1)
     model = MSTCNPlusPlus(input_dim=6, num_classes=4, num_layers_pg=6, num_layers_r=5,
                           num_refinements=2, num_f_maps=8).eval()
-    features, mask = _padded_batch([80, 29], dim=6, seed=2)
+    features, mask = padded_batch([80, 29], dim=6, seed=2)
     with torch.no_grad():
         together = model(features, mask)
         alone = model(features[1:, :, :29], mask[1:, :, :29])
@@ -75,7 +55,7 @@ def test_refinement_stages_read_the_previous_stage_probabilities() -> None:
     torch.manual_seed(3)
     model = MSTCNPlusPlus(input_dim=5, num_classes=3, num_layers_pg=3, num_layers_r=3,
                           num_refinements=1, num_f_maps=8).eval()
-    features, mask = _padded_batch([20], dim=5)
+    features, mask = padded_batch([20], dim=5)
     with torch.no_grad():
         logits = model(features, mask)
         probabilities = torch.softmax(logits[0], dim=1) * mask

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +32,7 @@ from egoinstruct.models.segmentation import (
     train,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # The test machine's cores are shared; one intra-op thread avoids oversubscription stalls.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+from model_utils import one_thread  # noqa: F401 - autouse fixture
 
 
 def synthetic_steps(n: int, seed: int, num_classes: int = 4, dim: int = 8,
