@@ -135,6 +135,18 @@ def session_procedure(session):
 # final outputs, so adding a stage never touches this file.
 TARGETS = []
 
+# Every method that writes predictions registers here: PREDICTION_METHODS[task][method] =
+# {"sessions": [...], "kind": "baseline" | "zero-shot" | "reference", "inputs": [modalities]}
+# (predictions in results/predictions/{task}/{method}/{session}.parquet). The evaluation stage
+# evaluates whatever is registered.
+PREDICTION_METHODS = {"steps": {}, "states": {}}
+
+
+def prediction_paths(task, method):
+    return [
+        f"results/predictions/{task}/{method}/{s}.parquet" for s in PREDICTION_METHODS[task][method]["sessions"]
+    ]
+
 
 def all_outputs():
     return [path for targets in TARGETS for path in targets()]

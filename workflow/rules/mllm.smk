@@ -38,6 +38,14 @@ MLLM_MEDIA = lambda model, sessions: [
     for path in [*entry["frames"].values(), *([entry["audio"]] if entry["audio"] else [])]
 ]
 
+for _task in MLLM["tasks"]:
+    for _model in MLLM_MODELS:
+        PREDICTION_METHODS[_task][f"mllm-{_model}"] = {
+            "sessions": MLLM_SESSIONS[_task],
+            "kind": "zero-shot",
+            "inputs": ["text" if m == "text" else m for m in MLLM["models"][_model]["modalities"]],
+        }
+
 
 TARGETS.append(
     lambda: [
