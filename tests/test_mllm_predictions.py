@@ -9,8 +9,8 @@ from egoinstruct.mllm.predictions import (
     WindowAnswer,
     frame_predictions,
     frame_times,
-    write_predictions,
 )
+from egoinstruct.predictions import write_predictions
 from egoinstruct.tables import PREDICTIONS_SCHEMA, read_table, table_metadata
 
 LABELS = ("a", "b", "c")

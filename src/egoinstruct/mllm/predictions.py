@@ -16,7 +16,6 @@ confidence, whether it came from the cache, latency, attempts, token usage and t
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,9 +27,7 @@ import pyarrow.parquet as pq
 
 from egoinstruct.io import atomic_path
 from egoinstruct.mllm.parse import UNPARSEABLE
-from egoinstruct.tables import MLLM_WINDOWS_SCHEMA, PREDICTIONS_SCHEMA, with_metadata
-
-ZERO_SHOT_FOLD = -1
+from egoinstruct.tables import MLLM_WINDOWS_SCHEMA, with_metadata
 
 
 @dataclass(frozen=True)
@@ -70,34 +67,6 @@ def frame_predictions(
             window_scores = answers[chosen].scores or {}
             scores[i] = [window_scores.get(label, np.nan) for label in labels]
     return out, scores
-
-
-def score_column(label: str) -> str:
-    return f"score_{label}"
-
-
-def write_predictions(
-    path: str | Path,
-    times: np.ndarray,
-    labels_out: Sequence[str],
-    label_set: Sequence[str],
-    scores: np.ndarray | None,
-    metadata: dict[str, str],
-) -> None:
-    """Write a predictions table (schema :data:`PREDICTIONS_SCHEMA` plus score columns)."""
-    fields = list(PREDICTIONS_SCHEMA)
-    columns: list[pa.Array] = [
-        pa.array(times, pa.float64()),
-        pa.array(list(labels_out), pa.string()),
-        pa.array(np.full(len(times), ZERO_SHOT_FOLD, dtype=np.int64), pa.int64()),
-    ]
-    if scores is not None:
-        for j, label in enumerate(label_set):
-            fields.append(pa.field(score_column(label), pa.float64()))
-            columns.append(pa.array(scores[:, j], pa.float64()))
-    schema = with_metadata(pa.schema(fields), {**metadata, "label_set": json.dumps(list(label_set))})
-    with atomic_path(path) as tmp:
-        pq.write_table(pa.Table.from_arrays(columns, schema=schema), tmp)
 
 
 def write_window_records(path: str | Path, records: Sequence[dict], metadata: dict[str, str]) -> None:

@@ -43,13 +43,13 @@ from egoinstruct.mllm.predictions import (
     WindowAnswer,
     frame_predictions,
     frame_times,
-    write_predictions,
     write_window_records,
 )
 from egoinstruct.mllm.prompts import render, template
 from egoinstruct.mllm.runner import CallPolicy, Runner
 from egoinstruct.mllm.settings import ModelSettings, StageSettings
 from egoinstruct.mllm.windows import SessionMedia, Window, window_spans
+from egoinstruct.predictions import write_predictions
 
 log = logging.getLogger(__name__)
 

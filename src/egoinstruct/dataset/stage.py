@@ -1,0 +1,69 @@
+"""The assemble rule's work: gather a session's stage outputs and annotations, write its table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from egoinstruct.annotations import read_segments
+from egoinstruct.dataset.assemble import CAMERA_ROLES, SessionSources, assemble_session
+from egoinstruct.dataset.table import write_dataset
+from egoinstruct.dataset.text import embed_texts, embedding_dim, load_sentence_model
+
+
+def read_session_segments(
+    annotation_rows: Sequence[Mapping[str, Any]], session: str, eaf_tiers: Mapping[str, str]
+) -> pd.DataFrame:
+    """All annotated segments of ``session`` from its annotation files (both tiers)."""
+    frames = [read_segments(row["path"], session, dict(eaf_tiers)) for row in annotation_rows]
+    if not frames:
+        return pd.DataFrame(columns=["tier", "t_start", "t_end", "label"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def build_session_dataset(
+    session: str,
+    procedure: str | None,
+    duration_s: float,
+    outputs: Mapping[str, Mapping[str, str | Path]],
+    prosody: str | Path | None,
+    transcript: str | Path | None,
+    annotation_rows: Sequence[Mapping[str, Any]],
+    eaf_tiers: Mapping[str, str],
+    fps: float,
+    text: Mapping[str, Any],
+    output: str | Path,
+    visual_roles: Sequence[str] = CAMERA_ROLES,
+    log: logging.Logger | None = None,
+) -> None:
+    """Assemble and write one session's ``dataset.parquet``.
+
+    ``outputs`` maps ``visual`` / ``gaze`` / ``head_motion`` to ``{role: table path}``; ``text`` is
+    the ``dataset.text`` configuration (model, device, batch_size).
+    """
+    logger = log or logging.getLogger(__name__)
+    model = load_sentence_model(str(text["model"]), str(text.get("device", "cpu")))
+    sources = SessionSources(
+        session=session,
+        procedure=procedure,
+        duration_s=duration_s,
+        visual=outputs.get("visual", {}),
+        gaze=outputs.get("gaze", {}),
+        head_motion=outputs.get("head_motion", {}),
+        prosody=prosody,
+        transcript=transcript,
+        segments=read_session_segments(annotation_rows, session, eaf_tiers),
+    )
+    data = assemble_session(
+        sources, fps, lambda texts: embed_texts(model, texts, int(text.get("batch_size", 64))),
+        embedding_dim(model), [r for r in CAMERA_ROLES if r in visual_roles],
+    )
+    for tier, labels in data.labels.items():
+        known = sum(label is not None for label in labels)
+        logger.info("%s: %d of %d frames labelled", tier, known, len(labels))
+    logger.info("feature widths: %s", {g: int(v.shape[1]) for g, v in data.features.items()})
+    write_dataset(output, data, {"text_model": str(text["model"]), "duration_s": repr(duration_s)})
