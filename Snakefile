@@ -23,6 +23,8 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/speech.smk"
 include: "workflow/rules/gaze.smk"
 include: "workflow/rules/mllm.smk"
+include: "workflow/rules/baselines.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

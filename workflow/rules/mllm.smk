@@ -22,7 +22,9 @@ MLLM_SESSION_INPUTS = lambda model, sessions: [
     {
         "session": s,
         "procedure": session_procedure(s),
-        "probe": f"results/sessions/{s}/probe.json",
+        # the reference device's probe (session duration), not probe.json: that one also checks
+        # the annotations, and an annotation edit must not rerun zero-shot inference
+        "probe": f"results/sessions/{s}/probe/{reference_device(s)}.json",
         "transcript": f"results/sessions/{s}/transcript.parquet",
         "frames": {
             d: f"results/sessions/{s}/frames/{d}.parquet" for d in MLLM_FRAME_DEVICES(s)
@@ -68,7 +70,7 @@ for _task in MLLM["tasks"]:
         name:
             f"mllm_predict_{_task}"
         input:
-            probes=expand("results/sessions/{s}/probe.json", s=MLLM_SESSIONS[_task]),
+            probes=[f"results/sessions/{s}/probe/{reference_device(s)}.json" for s in MLLM_SESSIONS[_task]],
             transcripts=expand("results/sessions/{s}/transcript.parquet", s=MLLM_SESSIONS[_task]),
             media=lambda wc, sessions=MLLM_SESSIONS[_task]: MLLM_MEDIA(wc.model, sessions),
         output:

@@ -24,7 +24,7 @@ with rule_logging(sm.log[0]) as log:
             SessionInputs(
                 session=entry["session"],
                 procedure=entry["procedure"],
-                duration_s=float(probe["session_duration_s"]),
+                duration_s=float(probe["duration_s"]),  # the reference device probe
                 frames=entry["frames"],
                 audio=entry["audio"],
                 transcript=entry["transcript"],
