@@ -142,6 +142,10 @@ class ModelSpec:
     ``factory(input_dim, num_classes, **hyperparameters)`` must return an ``nn.Module`` whose
     ``forward(features [B, D, T], mask [B, 1, T])`` returns logits ``[stages, B, C, T]``.
     Every preset maps every key of ``model_keys`` and of the training recipe to a value.
+    ``prepare(model, train_set)``, when given, is called by :func:`train` on the fresh model
+    before the first step, with the training sequences only (never the val set): the place to
+    fit data-dependent parts such as input standardisation. What it sets must live in the state
+    dict (buffers), so the checkpoints carry it.
     """
 
     name: str
@@ -149,6 +153,7 @@ class ModelSpec:
     model_keys: tuple[str, ...]
     presets: Mapping[str, Mapping[str, Any]]
     description: str = ""
+    prepare: Callable[[nn.Module, list[Sequence]], None] | None = None
 
     def __post_init__(self) -> None:
         expected = set(self.model_keys) | set(_TRAINING_KEYS)
@@ -546,7 +551,11 @@ def train(
     with deterministic_algorithms():
         seed_everything(seed)
         shuffler = np.random.default_rng(seed)
-        model = build_model(model_name, input_dim, num_classes, resolved).to(target)
+        model = build_model(model_name, input_dim, num_classes, resolved)
+        prepare = _spec(model_name).prepare
+        if prepare is not None:
+            prepare(model, train_set)
+        model = model.to(target)
         model.train()
         optimizer = torch.optim.Adam(model.parameters(), lr=resolved["learning_rate"],
                                      weight_decay=resolved["weight_decay"])
