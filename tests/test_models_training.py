@@ -235,7 +235,7 @@ def test_bad_training_data_is_reported_by_sequence(tmp_path: Path) -> None:
 
 
 def test_presets_hold_the_published_defaults() -> None:
-    assert available_models() == ["asformer", "mstcn++"]
+    assert available_models() == ["asformer", "bigru", "mstcn++"]
     asformer = resolve_settings("asformer")
     assert asformer["preset"] == "paper"
     assert {k: asformer[k] for k in ("num_layers", "num_f_maps", "num_decoders",

@@ -60,14 +60,18 @@ def to_sequence(data: SessionDataset, task: str, groups: Sequence[str], classes:
 
 
 def load_sequences(paths: Sequence[str | Path], task: str, groups: Sequence[str],
-                   classes: Sequence[str]) -> tuple[list[LabelledSequence], dict[str, tuple[int, int]]]:
-    """Read datasets as sequences, plus each group's column range in the features."""
-    sequences, ranges = [], {}
+                   classes: Sequence[str]) -> tuple[list[LabelledSequence], dict[str, tuple[int, int]], float]:
+    """Read datasets as sequences, plus each group's column range in the features and the rate."""
+    sequences, ranges, rates = [], {}, set()
     for path in paths:
         data = read_dataset(path, groups or [])
         sequences.append(to_sequence(data, task, groups, classes))
         ranges = group_ranges(data.feature_names, groups)
-    return sequences, ranges
+        rates.add(data.fps)
+    if len(rates) != 1:
+        raise InputError(f"datasets {', '.join(map(str, paths))} have different frame rates {sorted(rates)}; "
+                         "rerun the assemble rule for all sessions")
+    return sequences, ranges, rates.pop()
 
 
 def _class_counts(sequences: Sequence[LabelledSequence], num_classes: int) -> list[int]:
@@ -85,6 +89,7 @@ def train_method(
     summary_path: str | Path,
     seed: int = 0,
     device: str = "auto",
+    threads: int | None = None,
     log: logging.Logger | None = None,
 ) -> dict[str, Any]:
     """Train ``method`` on the sessions of ``dataset_paths``; write the model and a summary.
@@ -95,7 +100,7 @@ def train_method(
     logger = log or logging.getLogger(__name__)
     started = time.perf_counter()
     model = str(method["model"])
-    sequences, ranges = load_sequences(dataset_paths, task, groups, classes)
+    sequences, ranges, fps = load_sequences(dataset_paths, task, groups, classes)
     counts = _class_counts(sequences, len(classes))
     if not sum(counts):
         raise InputError(f"no annotated {task} frames in the training sessions "
@@ -120,12 +125,21 @@ def train_method(
     elif model == TABULAR:
         from egoinstruct.models.tabular import train_tabular
 
-        details = train_tabular(sequences, len(classes), method.get("settings") or {}, ranges, model_path,
-                                seed=seed, log=logger)
+        settings = {"fps": fps, **(method.get("settings") or {})}
+        tabular = train_tabular(sequences, len(classes), settings, ranges, fold_dir, seed=seed, log=logger,
+                                threads=threads)
+        with atomic_path(model_path) as tmp:
+            shutil.copyfile(tabular.model_path, tmp)
+        details = {"settings": tabular.settings, "n_features": tabular.n_features,
+                   "n_train_frames": tabular.n_train_frames, "n_iter": tabular.n_iter,
+                   "final_train_accuracy": tabular.train_accuracy}
     elif model == MAJORITY:
         from egoinstruct.models.majority import fit_majority
 
-        details = fit_majority(sequences, len(classes), model_path)
+        index = fit_majority(sequences, len(classes))
+        write_json(model_path, {"model": MAJORITY, "class_index": index, "label": classes[index],
+                                "num_classes": len(classes)})
+        details = {"label": classes[index]}
     else:
         raise InputError(f"unknown baseline model {model!r}; use one of {sorted(MODELS)}, {TABULAR}, {MAJORITY}")
     summary = {
@@ -148,6 +162,7 @@ def predict_method(
     fold: int,
     output: str | Path,
     device: str = "auto",
+    threads: int | None = None,
     log: logging.Logger | None = None,
 ) -> np.ndarray:
     """Predict one held-out session and write its predictions; returns ``[T, labels]`` scores."""
@@ -162,11 +177,12 @@ def predict_method(
     elif model == TABULAR:
         from egoinstruct.models.tabular import predict_tabular
 
-        probabilities = predict_tabular(model_path, [sequence])[0]
+        probabilities = predict_tabular(model_path, [sequence], threads=threads)[0]
     elif model == MAJORITY:
         from egoinstruct.models.majority import predict_majority
 
-        probabilities = predict_majority(model_path, [sequence])[0]
+        saved = json.loads(Path(model_path).read_text())
+        probabilities = predict_majority(int(saved["class_index"]), [sequence], len(classes))[0]
     else:
         raise InputError(f"unknown baseline model {model!r}")
     scores = restrict(probabilities, classes, session_labels)

@@ -25,5 +25,6 @@ with rule_logging(sm.log[0]) as log:
         fold=int(sm.params.fold),
         output=sm.output[0],
         device=sm.params.device,
+        threads=sm.threads,
         log=log,
     )

@@ -25,6 +25,7 @@ with rule_logging(sm.log[0]) as log:
         summary_path=sm.output.summary,
         seed=sm.params.seed,
         device=sm.params.device,
+        threads=sm.threads,
         log=log,
     )
     log.info("fold %s trained in %.1f s", sm.wildcards.fold, summary["seconds"])
