@@ -195,3 +195,70 @@ def test_mean_std_and_bootstrap():
     assert test["p_value"] < 0.01
     same = paired_bootstrap_test(sessions, sessions, acc, n_resamples=100)
     assert same["difference"] == 0.0 and same["p_value"] == 1.0
+
+
+def test_pooled_counts_equal_the_direct_metrics():
+    from egoinstruct.metrics import pool_segmentation, session_segmentation_counts
+
+    rng = np.random.default_rng(2)
+    for _ in range(30):
+        sessions = []
+        for _ in range(int(rng.integers(1, 5))):
+            n = int(rng.integers(1, 30))
+            sessions.append((list(rng.choice(["a", "b", BG], size=n)), list(rng.choice(["a", "b", BG], size=n))))
+        preds, truths = [p for p, _ in sessions], [y for _, y in sessions]
+        for end in ("mstcn", "asformer"):
+            counts = [session_segmentation_counts(p, y, end=end) for p, y in sessions]
+            assert pool_segmentation(counts) == pytest.approx(segmentation_metrics(preds, truths, end=end))
+        assert pool_segmentation([]) == pytest.approx({k: float("nan") for k in
+                                                       ["accuracy", "edit", "f1@10", "f1@25", "f1@50"]}, nan_ok=True)
+
+
+def test_segmentation_boundary_cases_by_hand():
+    # empty input: nothing to score
+    empty = segmentation_metrics([], [])
+    assert all(np.isnan(v) for v in empty.values())
+    # all background on both sides: every frame right, no segment to find -> Edit 100, F1 0 (no TP)
+    assert segmentation_metrics([seq("____")], [seq("____")]) == {
+        "accuracy": 100.0, "edit": 100.0, "f1@10": 0.0, "f1@25": 0.0, "f1@50": 0.0}
+    # empty prediction (all background) vs two segments: Edit 0, two false negatives
+    result = segmentation_metrics([seq("______")], [seq("aaabbb")])
+    assert result["accuracy"] == 0.0 and result["edit"] == 0.0 and result["f1@10"] == 0.0
+    # a single predicted segment over two true ones: Edit 1 - 1/2; the segment matches a (IoU 1/2):
+    # TP 1, FP 0, FN 1 -> F1 = 2 * 1 * 0.5 / 1.5
+    result = segmentation_metrics([seq("aaaaaa")], [seq("aaabbb")])
+    assert result["edit"] == pytest.approx(50.0)
+    assert result["f1@50"] == pytest.approx(200 / 3) and result["accuracy"] == pytest.approx(50.0)
+
+
+def test_classification_from_confusion_matches_and_handles_empty():
+    from egoinstruct.metrics import classification_from_confusion, confusion_matrix
+
+    truth = ["x", "x", "y", "z"]
+    pred = ["x", "y", "y", "unparseable"]
+    labels, confusion = confusion_matrix(pred, truth, ["x", "y", "z"])
+    assert labels == ["x", "y", "z", "unparseable"]
+    assert classification_from_confusion(labels, confusion)["macro_f1"] == pytest.approx(
+        classification_metrics(pred, truth, ["x", "y", "z"])["macro_f1"])
+    # summing per-session matrices equals scoring the pooled frames
+    _, first = confusion_matrix(pred[:2], truth[:2], labels)
+    _, second = confusion_matrix(pred[2:], truth[2:], labels)
+    assert (first + second == confusion).all()
+    nothing = classification_from_confusion(["x"], np.zeros((1, 1), dtype=int))
+    assert np.isnan(nothing["accuracy"]) and np.isnan(nothing["macro_f1"])
+    with pytest.raises(ValueError):
+        classification_from_confusion(["x", "y"], np.zeros((1, 1), dtype=int))
+
+
+def test_multi_metric_bootstrap_equals_single_metric():
+    from egoinstruct.metrics import bootstrap_cis, paired_bootstrap_tests
+
+    sessions = [(seq("aabb"), seq("aabb")), (seq("aaaa"), seq("bbbb")), (seq("abab"), seq("abab")),
+                (seq("aab_"), seq("aabb"))]
+    acc = lambda s: frame_accuracy([p for p, _ in s], [y for _, y in s])  # noqa: E731
+    both = lambda s: {"acc": acc(s), "edit": float(np.mean([edit_score(p, y) for p, y in s]))}  # noqa: E731
+    assert bootstrap_cis(sessions, both, 200, seed=4)["acc"] == bootstrap_ci(sessions, acc, 200, seed=4)
+    shifted = [(y, y) for _, y in sessions]
+    tests = paired_bootstrap_tests(shifted, sessions, both, 200, seed=4)
+    assert tests["acc"] == paired_bootstrap_test(shifted, sessions, acc, 200, seed=4)
+    assert bootstrap_cis([], both) == {} and paired_bootstrap_tests([], [], both) == {}

@@ -21,10 +21,18 @@ the sequence length (``end="mstcn"``, the default here), ASFormer / MS-TCN++ one
 
 Edge cases (defined, never a crash): Edit is 100 when both sequences have no (non-background)
 segment and 0 when exactly one has none; with no ground-truth segment every predicted segment is
-a false positive; F1 is 0 when there is no true positive.
+a false positive; F1 is 0 when there is no true positive (as MS-TCN's ``nan_to_num``); accuracy
+(and every metric of an empty set of sessions) is NaN when there is no frame.
+
+Pooling works on per-session counts (:func:`session_segmentation_counts`,
+:func:`confusion_matrix`): a set of sessions — all of them, one fold, a bootstrap resample — is
+scored by summing its sessions' counts (:func:`pool_segmentation`,
+:func:`classification_from_confusion`), which gives exactly the figures of
+:func:`segmentation_metrics` / :func:`classification_metrics` on the same frames.
 
 Conversation states are scored as classification: accuracy, macro-F1 over the classes present in
-the ground truth or the predictions, per-class precision/recall/F1, and the confusion matrix.
+the ground truth or the predictions, per-class precision/recall/F1, and the confusion matrix;
+frame-level, and window-level on the majority label of each window (:func:`window_labels`).
 Across folds: metrics per fold, then mean ± std (sample std, ddof = 1) over folds. Uncertainty:
 percentile bootstrap over sessions (resampling sessions with replacement and recomputing the
 pooled metric), and a paired bootstrap test between two methods on the same sessions.
@@ -32,12 +40,14 @@ pooled metric), and a paired bootstrap test between two methods on the same sess
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 DEFAULT_OVERLAPS = (0.10, 0.25, 0.50)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,64 @@ def frame_accuracy(predicted: Sequence[Sequence[str]], truth: Sequence[Sequence[
     return 100.0 * correct / total if total else float("nan")
 
 
+@dataclass(frozen=True)
+class SessionSegmentationCounts:
+    """What one session contributes to the pooled step-segmentation metrics.
+
+    ``correct`` / ``frames`` feed the pooled frame accuracy, ``edit`` the mean Edit, and
+    ``counts[τ] = (TP, FP, FN)`` the summed F1@τ. Pooling these (:func:`pool_segmentation`) gives
+    exactly :func:`segmentation_metrics`, so per-fold figures and bootstrap resamples need the
+    frame-level work only once per session.
+    """
+
+    frames: int
+    correct: int
+    edit: float
+    counts: dict[float, tuple[int, int, int]]
+
+
+def session_segmentation_counts(
+    predicted: Sequence[str],
+    truth: Sequence[str],
+    background: Sequence[str] = ("background",),
+    end: str = "mstcn",
+    overlaps: Sequence[float] = DEFAULT_OVERLAPS,
+) -> SessionSegmentationCounts:
+    """Frame, Edit and TP/FP/FN counts of one session (see :class:`SessionSegmentationCounts`)."""
+    if len(predicted) != len(truth):
+        raise ValueError(f"prediction has {len(predicted)} frames, ground truth {len(truth)}")
+    correct = int(np.sum(np.asarray(list(predicted), dtype=object) == np.asarray(list(truth), dtype=object)))
+    return SessionSegmentationCounts(
+        frames=len(truth),
+        correct=correct,
+        edit=edit_score(predicted, truth, background),
+        counts={overlap: f1_counts(predicted, truth, overlap, background, end) for overlap in overlaps},
+    )
+
+
+def pool_segmentation(
+    sessions: Sequence[SessionSegmentationCounts], overlaps: Sequence[float] = DEFAULT_OVERLAPS
+) -> dict[str, float]:
+    """Frame accuracy (pooled frames), Edit (mean over sessions) and F1@τ (summed TP/FP/FN) of a
+    set of sessions; NaN for every metric when there is no session (or no frame, for accuracy)."""
+    if not sessions:
+        return {"accuracy": float("nan"), "edit": float("nan"), **{overlap_key(o): float("nan") for o in overlaps}}
+    frames = sum(s.frames for s in sessions)
+    result = {
+        "accuracy": 100.0 * sum(s.correct for s in sessions) / frames if frames else float("nan"),
+        "edit": float(np.mean([s.edit for s in sessions])),
+    }
+    for overlap in overlaps:
+        counts = np.sum([s.counts[overlap] for s in sessions], axis=0)
+        result[overlap_key(overlap)] = f1_from_counts(*counts)
+    return result
+
+
+def overlap_key(overlap: float) -> str:
+    """The metric name of F1 at IoU threshold ``overlap``: 0.1 → ``f1@10``."""
+    return f"f1@{int(round(overlap * 100))}"
+
+
 def segmentation_metrics(
     predicted: Sequence[Sequence[str]],
     truth: Sequence[Sequence[str]],
@@ -154,16 +222,72 @@ def segmentation_metrics(
     overlaps: Sequence[float] = DEFAULT_OVERLAPS,
 ) -> dict[str, float]:
     """Frame accuracy, Edit and F1@overlaps over a set of sessions (see the module docstring)."""
-    result = {
-        "accuracy": frame_accuracy(predicted, truth),
-        "edit": float(np.mean([edit_score(p, y, background) for p, y in zip(predicted, truth, strict=True)])),
+    if len(predicted) != len(truth):
+        raise ValueError(f"{len(predicted)} predicted sessions for {len(truth)} ground-truth sessions")
+    return pool_segmentation(
+        [session_segmentation_counts(p, y, background, end, overlaps) for p, y in zip(predicted, truth, strict=True)],
+        overlaps,
+    )
+
+
+def confusion_matrix(
+    predicted: Sequence[str], truth: Sequence[str], labels: Sequence[str] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """(label order, confusion counts): rows are the truth, columns the prediction.
+
+    ``labels`` fixes the order; labels outside it (e.g. an MLLM's "unparseable") are appended in
+    sorted order. Without ``labels`` the order is the sorted union of both sequences.
+    """
+    p = list(predicted)
+    y = list(truth)
+    if len(p) != len(y):
+        raise ValueError(f"{len(p)} predictions for {len(y)} ground-truth labels")
+    order = list(labels) if labels is not None else sorted(set(y) | set(p))
+    order_all = order + sorted((set(p) | set(y)) - set(order))
+    index = {label: i for i, label in enumerate(order_all)}
+    confusion = np.zeros((len(order_all), len(order_all)), dtype=np.int64)
+    if y:
+        np.add.at(confusion, ([index[a] for a in y], [index[b] for b in p]), 1)
+    return order_all, confusion
+
+
+def classification_from_confusion(labels: Sequence[str], confusion: np.ndarray) -> dict[str, object]:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support from a confusion matrix (rows:
+    truth, columns: prediction, both in the order of ``labels``).
+
+    Per class: precision = TP / predicted, recall = TP / true, F1 their harmonic mean (each 0 when
+    undefined), in percent. Macro-F1 averages F1 over the classes present in the truth or the
+    predictions (a class with neither is not counted). Accuracy is NaN for an empty matrix.
+    """
+    confusion = np.asarray(confusion, dtype=np.int64)
+    labels = list(labels)
+    if confusion.shape != (len(labels), len(labels)):
+        raise ValueError(f"confusion matrix of shape {confusion.shape} for {len(labels)} labels")
+    total = int(confusion.sum())
+    tp = np.diag(confusion).astype(float)
+    predicted = confusion.sum(axis=0).astype(float)
+    true = confusion.sum(axis=1).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(true > 0, tp / true, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    present = (predicted > 0) | (true > 0)
+    per_class = {
+        label: {
+            "precision": 100.0 * float(precision[i]),
+            "recall": 100.0 * float(recall[i]),
+            "f1": 100.0 * float(f1[i]),
+            "support": int(true[i]),
+        }
+        for i, label in enumerate(labels)
     }
-    for overlap in overlaps:
-        counts = np.zeros(3)
-        for p, y in zip(predicted, truth, strict=True):
-            counts += f1_counts(p, y, overlap, background, end)
-        result[f"f1@{int(round(overlap * 100))}"] = f1_from_counts(*counts)
-    return result
+    return {
+        "accuracy": 100.0 * float(tp.sum()) / total if total else float("nan"),
+        "macro_f1": 100.0 * float(f1[present].mean()) if present.any() else float("nan"),
+        "per_class": per_class,
+        "labels": labels,
+        "confusion": confusion,
+    }
 
 
 def classification_metrics(
@@ -175,43 +299,8 @@ def classification_metrics(
     outside it (e.g. an MLLM's "unparseable") still count as errors. Macro-F1 averages over the
     classes present in the truth or the predictions.
     """
-    p = np.asarray(list(predicted), dtype=object)
-    y = np.asarray(list(truth), dtype=object)
-    if len(p) != len(y):
-        raise ValueError(f"{len(p)} predictions for {len(y)} ground-truth labels")
-    order = list(labels) if labels is not None else sorted(set(y) | set(p))
-    extra = sorted(set(p) - set(order))
-    order_all = order + extra
-    index = {label: i for i, label in enumerate(order_all)}
-    confusion = np.zeros((len(order_all), len(order_all)), dtype=np.int64)
-    for a, b in zip(y, p, strict=True):
-        confusion[index[a], index[b]] += 1
-    per_class: dict[str, dict[str, float]] = {}
-    present = set(y) | set(p)
-    f1s = []
-    for label in order_all:
-        i = index[label]
-        tp = confusion[i, i]
-        fp = confusion[:, i].sum() - tp
-        fn = confusion[i, :].sum() - tp
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[label] = {
-            "precision": 100.0 * precision,
-            "recall": 100.0 * recall,
-            "f1": 100.0 * f1,
-            "support": int(confusion[i, :].sum()),
-        }
-        if label in present:
-            f1s.append(100.0 * f1)
-    return {
-        "accuracy": 100.0 * float(np.mean(p == y)) if len(y) else float("nan"),
-        "macro_f1": float(np.mean(f1s)) if f1s else float("nan"),
-        "per_class": per_class,
-        "labels": order_all,
-        "confusion": confusion,
-    }
+    order, confusion = confusion_matrix(predicted, truth, labels)
+    return classification_from_confusion(order, confusion)
 
 
 def window_labels(frame_labels: Sequence[str], window: int, hop: int) -> list[str]:
@@ -236,9 +325,41 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
 
 
+def bootstrap_cis(
+    sessions: Sequence[T],
+    metrics: Callable[[Sequence[T]], Mapping[str, float]],
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap CIs of every metric ``metrics`` returns, from one set of resamples.
+
+    Each resample draws ``len(sessions)`` sessions with replacement (numpy's ``default_rng(seed)``)
+    and recomputes the pooled metrics; the CI is the (1 − confidence)/2 and (1 + confidence)/2
+    percentiles of the resampled values (NaN resamples ignored; NaN when there is no session).
+    """
+    if not sessions:
+        return {}
+    rng = np.random.default_rng(seed)
+    n = len(sessions)
+    draws = [metrics([sessions[i] for i in rng.integers(0, n, n)]) for _ in range(n_resamples)]
+    alpha = (1.0 - confidence) / 2.0
+    out = {}
+    for name in draws[0]:
+        values = np.array([d[name] for d in draws], dtype=float)
+        if np.all(np.isnan(values)):
+            out[name] = (float("nan"), float("nan"))
+        else:
+            out[name] = (
+                float(np.nanpercentile(values, 100 * alpha)),
+                float(np.nanpercentile(values, 100 * (1 - alpha))),
+            )
+    return out
+
+
 def bootstrap_ci(
-    sessions: Sequence[object],
-    metric: Callable[[Sequence[object]], float],
+    sessions: Sequence[T],
+    metric: Callable[[Sequence[T]], float],
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
@@ -248,17 +369,54 @@ def bootstrap_ci(
     ``sessions`` holds whatever ``metric`` needs per session (e.g. (prediction, truth) pairs);
     ``metric`` computes the pooled figure from a list of them.
     """
+    cis = bootstrap_cis(sessions, lambda s: {"value": metric(s)}, n_resamples, confidence, seed)
+    return cis.get("value", (float("nan"), float("nan")))
+
+
+def paired_bootstrap_tests(
+    sessions_a: Sequence[T],
+    sessions_b: Sequence[T],
+    metrics: Callable[[Sequence[T]], Mapping[str, float]],
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Two-sided paired bootstrap tests of metric(A) − metric(B) for every metric, on the same
+    sessions (``sessions_a[i]`` and ``sessions_b[i]`` are the same session).
+
+    The same session indices are resampled for both methods; ``p_value`` is twice the smaller
+    share of resampled differences on either side of 0 (capped at 1; NaN when every resample
+    is NaN). ``difference`` is the observed difference on all sessions.
+    """
+    if len(sessions_a) != len(sessions_b):
+        raise ValueError("paired test needs the two methods' results on the same sessions")
+    if not sessions_a:
+        return {}
     rng = np.random.default_rng(seed)
-    n = len(sessions)
-    stats = [metric([sessions[i] for i in rng.integers(0, n, n)]) for _ in range(n_resamples)]
-    alpha = (1.0 - confidence) / 2.0
-    return float(np.nanpercentile(stats, 100 * alpha)), float(np.nanpercentile(stats, 100 * (1 - alpha)))
+    n = len(sessions_a)
+    observed_a, observed_b = metrics(list(sessions_a)), metrics(list(sessions_b))
+    diffs: dict[str, list[float]] = {name: [] for name in observed_a}
+    for _ in range(n_resamples):
+        idx = rng.integers(0, n, n)
+        a = metrics([sessions_a[i] for i in idx])
+        b = metrics([sessions_b[i] for i in idx])
+        for name in diffs:
+            diffs[name].append(a[name] - b[name])
+    out = {}
+    for name, values in diffs.items():
+        array = np.array(values, dtype=float)
+        array = array[~np.isnan(array)]
+        p = 2.0 * min(np.mean(array <= 0), np.mean(array >= 0)) if array.size else float("nan")
+        out[name] = {
+            "difference": float(observed_a[name] - observed_b[name]),
+            "p_value": float(min(1.0, p)),
+        }
+    return out
 
 
 def paired_bootstrap_test(
-    sessions_a: Sequence[object],
-    sessions_b: Sequence[object],
-    metric: Callable[[Sequence[object]], float],
+    sessions_a: Sequence[T],
+    sessions_b: Sequence[T],
+    metric: Callable[[Sequence[T]], float],
     n_resamples: int = 1000,
     seed: int = 0,
 ) -> dict[str, float]:
@@ -269,12 +427,5 @@ def paired_bootstrap_test(
     """
     if len(sessions_a) != len(sessions_b):
         raise ValueError("paired test needs the two methods' results on the same sessions")
-    rng = np.random.default_rng(seed)
-    n = len(sessions_a)
-    observed = metric(list(sessions_a)) - metric(list(sessions_b))
-    diffs = np.empty(n_resamples)
-    for k in range(n_resamples):
-        idx = rng.integers(0, n, n)
-        diffs[k] = metric([sessions_a[i] for i in idx]) - metric([sessions_b[i] for i in idx])
-    p = 2.0 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))
-    return {"difference": float(observed), "p_value": float(min(1.0, p))}
+    tests = paired_bootstrap_tests(sessions_a, sessions_b, lambda s: {"value": metric(s)}, n_resamples, seed)
+    return tests.get("value", {"difference": float("nan"), "p_value": float("nan")})
