@@ -229,6 +229,7 @@ def test_report_renders_for_any_subset_of_methods(tmp_path, subset):
         assert "zero-shot, no folds" in html
         usage = pd.read_csv(outputs.tables / "mllm_usage.csv")
         assert usage.cache_hits.tolist() == [8, 8] and usage.unparseable_rate.tolist() == pytest.approx([1 / 3] * 2)
+        assert usage.answer_prompt_tokens.tolist() == [len(SESSIONS) * 3 * 100] * 2  # every window, cached or not
         assert len(list(outputs.timelines.glob("*.svg"))) == 2 * len(SESSIONS)
         assert "<svg" in html and "ground truth" in html
         sync = pd.read_csv(outputs.tables / "sync.csv")

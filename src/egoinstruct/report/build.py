@@ -507,18 +507,22 @@ def mllm_section(usage: pd.DataFrame) -> str:
         "windows": usage.windows,
         "new calls": usage.new_calls,
         "cache hits": usage.cache_hits,
-        "tokens in / out": [f"{fmt(a)} / {fmt(b)}" for a, b in zip(usage.prompt_tokens, usage.completion_tokens,
-                                                                     strict=True)],
-        "latency mean / p95 (s)": [f"{fmt(a, 2)} / {fmt(b, 2)}" for a, b in zip(usage.latency_s_mean,
-                                                                                  usage.latency_s_p95, strict=True)],
+        "call tokens in / out": [f"{fmt(a)} / {fmt(b)}" for a, b in zip(usage.prompt_tokens, usage.completion_tokens,
+                                                                          strict=True)],
+        "call latency mean / p95 (s)": [f"{fmt(a, 2)} / {fmt(b, 2)}" for a, b in zip(usage.latency_s_mean,
+                                                                                       usage.latency_s_p95, strict=True)],
+        "answer tokens in / out": [f"{fmt(a)} / {fmt(b)}" for a, b in zip(
+            usage.answer_prompt_tokens, usage.answer_completion_tokens, strict=True)],
+        "answer latency (s)": usage.answer_latency_s_mean.astype(float),
         "unparseable %": 100.0 * usage.unparseable_rate.astype(float),
         "outcomes": usage.outcomes,
     })
-    return table(view) + note(
+    return table(view, {"answer latency (s)": 2}) + note(
         "new calls: requests sent to the model in the run that made the predictions; cache hits: answers replayed "
-        "from the response cache (no call); latency over the new calls; unparseable: share of windows whose answer "
-        "could not be parsed (those instants count as errors); outcomes: how each answer was parsed. Every column "
-        "is in mllm_usage.csv.")
+        "from the response cache (no call); call tokens and latency: over the new calls (none in a fully cached "
+        "rerun); answer tokens and latency: over every answer used, as measured when its call was made; "
+        "unparseable: share of windows whose answer could not be parsed (those instants count as errors); "
+        "outcomes: how each answer was parsed. Every column is in mllm_usage.csv.")
 
 
 def training_section(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]], tables: dict[str, pd.DataFrame]) -> str:
@@ -594,14 +598,16 @@ def summary_markdown(
             tests = task.paired[task.paired.metric == primary]
             if not tests.empty:
                 lines += [f"Paired bootstrap tests ({metric_title(primary)}):", ""]
-                lines.append(markdown_table(tests[["method_a", "method_b", "difference", "p_value", "n_sessions"]]))
+                view = tests[["method_a", "method_b", "difference", "p_value", "n_sessions"]].copy()
+                view["p_value"] = [p_text(p) for p in view.p_value]
+                lines.append(markdown_table(view))
     lines += ["", "## Data", ""]
     hours = data_sessions.duration_s.dropna().sum() / 3600.0 if not data_sessions.empty else 0.0
     lines.append(f"{len(data_sessions)} sessions, {hours:.3f} h on the session clock.")
     if not usage.empty:
         lines += ["", "## MLLM usage", ""]
         lines.append(markdown_table(usage[["task", "method", "inputs_shown", "windows", "new_calls", "cache_hits",
-                                           "prompt_tokens", "completion_tokens", "latency_s_mean",
+                                           "answer_prompt_tokens", "answer_completion_tokens", "answer_latency_s_mean",
                                            "unparseable_rate"]]))
     if notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]

@@ -145,7 +145,9 @@ def mllm_usage(
     windows: Mapping[tuple[str, str], Sequence[str | Path]],
 ) -> pd.DataFrame:
     """One row per (task, MLLM method): what the model saw, requests, cache hits, tokens, latency,
-    and answer outcomes (from the window records when present, else from run.json)."""
+    and answer outcomes. ``prompt_tokens`` … ``latency_s_*`` are over the calls the run made
+    (run.json; a fully cached rerun makes none); ``answer_*`` over every answer used (the window
+    records, each with the figures of the call that produced it, cached or not)."""
     rows = []
     for (task, method), run in runs.items():
         run = run or {}
@@ -182,6 +184,9 @@ def mllm_usage(
             "latency_s_mean": calls.get("latency_s_mean"),
             "latency_s_p50": calls.get("latency_s_p50"),
             "latency_s_p95": calls.get("latency_s_p95"),
+            "answer_prompt_tokens": int(records.prompt_tokens.fillna(0).sum()) if not records.empty else None,
+            "answer_completion_tokens": int(records.completion_tokens.fillna(0).sum()) if not records.empty else None,
+            "answer_latency_s_mean": float(records.latency_s.mean()) if not records.empty else None,
             "unparseable_rate": unparseable,
             "outcomes": ", ".join(f"{k} {v}" for k, v in records.outcome.value_counts().items())
             if not records.empty else ", ".join(f"{k} {v}" for k, v in (run.get("outcomes") or {}).items()),
@@ -191,4 +196,5 @@ def mllm_usage(
                                        "inputs_shown", "inputs_left_out", "windows", "requests", "new_calls",
                                        "cache_hits", "cache_hit_share_answers", "retries", "prompt_tokens",
                                        "completion_tokens", "latency_s_mean", "latency_s_p50", "latency_s_p95",
+                                       "answer_prompt_tokens", "answer_completion_tokens", "answer_latency_s_mean",
                                        "unparseable_rate", "outcomes", "wall_s"])
