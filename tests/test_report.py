@@ -298,3 +298,18 @@ def test_workflow_writes_the_report(tmp_path):
     # an unchanged rerun of the stage does nothing (Snakemake's --report needs every stage's outputs: it is
     # checked by the whole-pipeline test in test_workflow.py)
     assert "Nothing to be done" in snakemake(workdir, "-n", "results/report/index.html").stdout
+
+
+def test_timeline_runs_gaps_and_decimation():
+    from egoinstruct.report.svg import decimate, nice_step, runs
+
+    times = np.array([0.0, 0.2, 0.4, 1.0, 1.2])  # a gap between 0.4 and 1.0 (unscored frames)
+    assert [(r.label, r.start, r.end) for r in runs(times, ["a", "a", "b", "b", "b"], 0.2)] == [
+        ("a", 0.0, pytest.approx(0.4)), ("b", 0.4, pytest.approx(0.6)), ("b", 1.0, pytest.approx(1.4))]
+    long = np.arange(10_000) / 5.0
+    labels = ["a" if (i // 7) % 2 else "b" for i in range(10_000)]
+    t, lab, step = decimate(long, labels, 0.2, 2000.0, 500)
+    assert len(t) == len(lab) == 500 and step == pytest.approx(4.0)
+    assert len(runs(t, lab, step)) <= 500
+    assert decimate(times, ["a"] * 5, 0.2, 1.4, 500)[1] == ["a"] * 5  # short rows are kept as they are
+    assert nice_step(30) == 5 and nice_step(1800) == 200

@@ -119,13 +119,14 @@ def f1_counts(
     tp = fp = 0
     gt_start = np.array([s.start for s in gt], dtype=float)
     gt_end = np.array([s.end for s in gt], dtype=float)
+    gt_label = np.array([s.label for s in gt], dtype=object)
     for p in pred:
         if not gt:
             fp += 1
             continue
         intersection = np.minimum(p.end, gt_end) - np.maximum(p.start, gt_start)
         union = np.maximum(p.end, gt_end) - np.minimum(p.start, gt_start)
-        same = np.array([g.label == p.label for g in gt])
+        same = gt_label == p.label
         with np.errstate(divide="ignore", invalid="ignore"):
             iou = np.where(union > 0, intersection / union, 0.0) * same
         best = int(np.argmax(iou))  # first on ties

@@ -379,16 +379,19 @@ def timelines_section(
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     blocks = []
+    by_session = {name: dict(tuple(task.frames.groupby("session", sort=False))) if not task.frames.empty else {}
+                  for name, task in tasks.items()}
     for session in sessions:
         figures = []
         for name, task in tasks.items():
-            if task.frames.empty or session not in set(task.frames.session):
+            if session not in by_session[name]:
                 continue
             settings = task.meta.get("settings") or {}
             colours = label_colours(task.meta.get("groups") or {}, settings.get("background_labels") or ["background"])
-            frames = task.frames[task.frames.session == session]
+            frames = by_session[name][session]
             rows = []
-            order = [m for m in task.methods if m in set(frames.method)]
+            present = set(frames.method)
+            order = [m for m in task.methods if m in present]
             first = frames[frames.method == order[0]]
             rows.append(("ground truth", first.t.to_numpy(), first.truth.tolist()))
             for method in order:
@@ -658,7 +661,8 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
                 tables[key] = pd.concat([tables[key], frame], ignore_index=True)
         if not task.main.empty:
             tables[f"metrics_{name}"] = task.main
-    evaluated = [s for s in inputs.sessions if any(not t.frames.empty and s in set(t.frames.session) for t in tasks.values())]
+    scored = {s for t in tasks.values() if not t.frames.empty for s in t.frames.session.unique()}
+    evaluated = [s for s in inputs.sessions if s in scored]
     timeline_sessions = [s for s in (inputs.timeline_sessions or evaluated) if s in evaluated]
     timelines_html, _ = timelines_section(tasks, timeline_sessions, outputs.timelines)
 

@@ -63,6 +63,22 @@ def runs(times: np.ndarray, labels: Sequence[str], step: float) -> list[Run]:
     return out
 
 
+def decimate(
+    times: np.ndarray, labels: Sequence[str], step: float, end_s: float, columns: int
+) -> tuple[np.ndarray, list[str], float]:
+    """A row with more frames than twice the pixel ``columns``, sampled once per column (the
+    label at each column's centre; gaps stay gaps), so a long session draws at most ``columns``
+    rectangles per row; shorter rows are returned as they are."""
+    times = np.asarray(times, dtype=float)
+    if len(times) <= 2 * columns:
+        return times, list(labels), step
+    width = end_s / columns
+    centres = (np.arange(columns) + 0.5) * width
+    index = np.searchsorted(times, centres, side="right") - 1
+    ok = (index >= 0) & (centres - times[np.clip(index, 0, None)] <= 1.5 * step)
+    return np.arange(columns)[ok] * width, [labels[i] for i in index[ok]], width
+
+
 def nice_step(span: float, max_ticks: int = 12) -> float:
     """A tick spacing from 1-2-5 × 10^k (s) giving at most ``max_ticks`` ticks over ``span``."""
     if span <= 0:
@@ -97,7 +113,8 @@ def timeline(
             f'<text x="{left - 8}" y="{y + row_h - 5}" text-anchor="end" class="rowname">{esc(name)}</text>'
             f'<rect x="{left}" y="{y}" width="{plot_w}" height="{row_h}" fill="#fafafa" stroke="#e3e6ec"/>'
         )
-        for run in runs(np.asarray(times, dtype=float), list(labels), step):
+        row_times, row_labels, row_step = decimate(times, labels, step, end_s, plot_w)
+        for run in runs(row_times, row_labels, row_step):
             if run.label not in used:
                 used.append(run.label)
             x = left + run.start * scale
