@@ -8,6 +8,8 @@
 # Fold membership is computed here at parse time with the same function that writes folds.json,
 # so each training job lists exactly its training sessions as inputs: a changed annotation reruns
 # the assembly of its session, the models trained on it, and the predictions made with them.
+from snakemake.logging import logger
+
 from egoinstruct.folds import assign_folds
 from egoinstruct.labels import load_labels
 
@@ -27,8 +29,19 @@ _fixed_folds = {
     s: int(f) for s, f in RECORDINGS.drop_duplicates("session").set_index("session").fold.items()
     if s in ANNOTATED and not is_missing(f)
 }
+# Fewer annotated sessions than folds.k: leave-one-session-out instead (said once per run); a
+# single annotated session cannot be cross-validated, so the baselines are then left out.
+FOLDS_K = min(FOLDS["k"], len(ANNOTATED))
+if 2 <= len(ANNOTATED) < FOLDS["k"]:
+    logger.warning(
+        f"folds.k is {FOLDS['k']} but only {len(ANNOTATED)} sessions are annotated: using "
+        f"{FOLDS_K} folds (leave one session out)"
+    )
+if len(ANNOTATED) < 2:
+    ANNOTATED = []
+    TASK_SESSIONS = {"steps": [], "states": []}
 FOLD_OF = (
-    assign_folds({s: session_procedure(s) for s in ANNOTATED}, FOLDS["k"], FOLDS["seed"], _fixed_folds)
+    assign_folds({s: session_procedure(s) for s in ANNOTATED}, FOLDS_K, FOLDS["seed"], _fixed_folds)
     if ANNOTATED
     else {}
 )
@@ -75,6 +88,8 @@ for _task in BASELINE_TASKS:
                 f"config baselines.{_task}.{_method}.modalities: {_spec.get('modalities')!r} is not a "
                 f"name in dataset.modality_sets ({', '.join(DATASET['modality_sets'])})"
             )
+        if not TASK_SESSIONS[_task]:
+            continue
         PREDICTION_METHODS[_task][_method] = {
             "sessions": TASK_SESSIONS[_task],
             "kind": "reference" if _spec["model"] == "majority" else "baseline",
@@ -86,7 +101,13 @@ TARGETS.append(
     lambda: [
         *expand("results/sessions/{s}/dataset.parquet", s=ANNOTATED),
         *(["results/models/folds.json"] if ANNOTATED else []),
-        *[path for task in BASELINE_TASKS for method in METHODS[task] for path in prediction_paths(task, method)],
+        *[
+            path
+            for task in BASELINE_TASKS
+            for method in METHODS[task]
+            if method in PREDICTION_METHODS[task]
+            for path in prediction_paths(task, method)
+        ],
     ]
 )
 
@@ -136,7 +157,7 @@ rule folds:
         # the assignment itself, so any change to it (sessions, procedures, k, seed, the sheet's
         # fold column) rewrites the file
         procedures={s: session_procedure(s) for s in ANNOTATED},
-        k=FOLDS["k"],
+        k=FOLDS_K,
         seed=FOLDS["seed"],
         fixed=_fixed_folds,
         assignment=FOLD_OF,
