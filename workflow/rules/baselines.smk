@@ -129,6 +129,7 @@ rule assemble:
     output:
         "results/sessions/{session}/dataset.parquet",
     params:
+        code=SCRIPT_CODE("assemble.py"),
         devices=lambda wc: assembly_devices(wc.session),
         procedure=lambda wc: session_procedure(wc.session),
         annotations=lambda wc: session_annotation_rows(wc.session),
@@ -154,6 +155,7 @@ rule folds:
     output:
         "results/models/folds.json",
     params:
+        code=SCRIPT_CODE("folds.py"),
         # the assignment itself, so any change to it (sessions, procedures, k, seed, the sheet's
         # fold column) rewrites the file
         procedures={s: session_procedure(s) for s in ANNOTATED},
@@ -189,6 +191,7 @@ for _task in BASELINE_TASKS:
             model=f"results/models/{_task}/{{method}}/fold{{fold}}/model.ckpt",
             summary=f"results/models/{_task}/{{method}}/fold{{fold}}/training.json",
         params:
+            code=SCRIPT_CODE("train_baseline.py"),
             task=_task,
             method=lambda wc, task=_task: METHODS[task][wc.method],
             groups=lambda wc, task=_task: METHOD_GROUPS(task, wc.method),
@@ -221,6 +224,7 @@ for _task in BASELINE_TASKS:
         output:
             f"results/predictions/{_task}/{{method}}/{{session}}.parquet",
         params:
+            code=SCRIPT_CODE("predict_baseline.py"),
             task=_task,
             method=lambda wc, task=_task: METHODS[task][wc.method],
             groups=lambda wc, task=_task: METHOD_GROUPS(task, wc.method),

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from egoinstruct.codeversion import code_digest
 from egoinstruct.sheet import (
     MEDIA_KINDS,
     check_paths_exist,
@@ -14,6 +15,11 @@ from egoinstruct.sheet import (
 )
 
 validate(config, schema="../schemas/config.schema.yaml")
+
+# Every rule passes the digest of the package code its script runs as a param, so editing a
+# module of egoinstruct reruns exactly the jobs whose scripts import it (egoinstruct.codeversion).
+SCRIPTS_DIR = Path(workflow.current_basedir).parent / "scripts"
+SCRIPT_CODE = lambda script: code_digest(SCRIPTS_DIR / script)
 
 # One environment serves every rule (whisperx pins the torch that all stages use). Rules name it
 # so that `--software-deployment-method conda` can build it; relative to workflow/rules/.

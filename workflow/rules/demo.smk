@@ -8,6 +8,7 @@ if DEMO["enabled"]:
         output:
             list(session_files("{session}", DEMO_ROOT, with_eaf=True).values()),
         params:
+            code=SCRIPT_CODE("generate_demo_session.py"),
             settings={k: v for k, v in DEMO.items() if k not in ("enabled", "root")},
             labels_dir=config["labels_dir"],
             procedure=lambda wc: session_procedure(wc.session)

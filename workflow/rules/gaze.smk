@@ -50,6 +50,7 @@ rule faces:
     output:
         "results/sessions/{session}/faces/{device}.parquet",
     params:
+        code=SCRIPT_CODE("faces.py"),
         settings=GAZE["faces"],
     conda:
         CONDA_ENV
@@ -82,6 +83,7 @@ rule gaze:
         gaze="results/sessions/{session}/gaze/{device}.parquet",
         windows="results/sessions/{session}/gaze_windows/{device}.parquet",
     params:
+        code=SCRIPT_CODE("gaze.py"),
         # faces and debug have their own rules; leaving them out keeps their edits from rerunning this
         settings={k: v for k, v in GAZE.items() if k not in ("faces", "debug")},
         recordings_sheet=config["recordings"],
@@ -114,6 +116,7 @@ rule head_motion:
     output:
         "results/sessions/{session}/head_motion/{device}.parquet",
     params:
+        code=SCRIPT_CODE("head_motion.py"),
         settings=HEAD_MOTION,
         clock_start=GAZE["clock_start"],
         camera=GAZE["camera"],
@@ -139,6 +142,7 @@ rule visual_features:
     output:
         "results/sessions/{session}/visual/{device}.parquet",
     params:
+        code=SCRIPT_CODE("visual_features.py"),
         settings=FEATURES,
     conda:
         CONDA_ENV
@@ -174,6 +178,7 @@ rule gaze_plot:
             subcategory="{session}",
         ),
     params:
+        code=SCRIPT_CODE("gaze_plot.py"),
         devices=lambda wc: gaze_devices(wc.session),
     conda:
         CONDA_ENV
@@ -200,6 +205,7 @@ rule gaze_debug:
     output:
         "results/sessions/{session}/gaze_debug/{device}.gif",
     params:
+        code=SCRIPT_CODE("gaze_debug.py"),
         settings={k: v for k, v in GAZE["debug"].items() if k not in ("enabled", "sessions")},
     conda:
         CONDA_ENV

@@ -25,6 +25,8 @@ rule device_audio:
     output:
         wav=temp("results/sessions/{session}/audio_device/{device}.wav"),
         meta="results/sessions/{session}/audio_device/{device}.json",
+    params:
+        code=SCRIPT_CODE("device_audio.py"),
     conda:
         CONDA_ENV
     log:
@@ -46,6 +48,7 @@ rule sync_device:
     output:
         "results/sessions/{session}/sync/{device}.json",
     params:
+        code=SCRIPT_CODE("sync_device.py"),
         reference_device=lambda wc: reference_device(wc.session),
         role=lambda wc: device_rows(wc.session, wc.device)[0]["role"],
         sheet_offset_s=lambda wc: device_sheet_offset(wc.session, wc.device),
@@ -82,6 +85,8 @@ rule sync_session:
             category="Synchronisation",
             subcategory="{session}",
         ),
+    params:
+        code=SCRIPT_CODE("sync_session.py"),
     conda:
         CONDA_ENV
     log:
@@ -105,6 +110,8 @@ rule session_audio:
     output:
         wav="results/sessions/{session}/audio/{device}.wav",
         meta="results/sessions/{session}/audio/{device}.json",
+    params:
+        code=SCRIPT_CODE("session_audio.py"),
     conda:
         CONDA_ENV
     log:
@@ -130,6 +137,7 @@ rule audio_alignment:
     output:
         "results/sessions/{session}/audio_alignment.json",
     params:
+        code=SCRIPT_CODE("audio_alignment.py"),
         devices=lambda wc: session_devices(wc.session),
         reference_device=lambda wc: reference_device(wc.session),
         band_hz=config["sync"]["band_hz"],
@@ -155,6 +163,7 @@ rule frames:
     output:
         "results/sessions/{session}/frames/{device}.parquet",
     params:
+        code=SCRIPT_CODE("frames.py"),
         settings=config["frames"],
     conda:
         CONDA_ENV

@@ -80,6 +80,7 @@ for _task in MLLM["tasks"]:
             windows=expand("results/mllm/{task}/{{model}}/windows/{s}.parquet", task=_task, s=MLLM_SESSIONS[_task]),
             run=f"results/mllm/{_task}/{{model}}/run.json",
         params:
+            code=SCRIPT_CODE("mllm_predict.py"),
             task=_task,
             model=lambda wc: MLLM["models"][wc.model],
             stage={k: v for k, v in MLLM.items() if k != "models"},
@@ -115,6 +116,7 @@ rule mllm_summary:
     output:
         "results/mllm/{task}/{model}/summary.json",
     params:
+        code=SCRIPT_CODE("mllm_summary.py"),
         sessions=lambda wc: MLLM_SESSIONS[wc.task],
         annotations=lambda wc: {
             s: ANNOTATIONS.loc[ANNOTATIONS.session == s, "path"].iloc[0]
@@ -148,6 +150,8 @@ rule mllm_overview:
             caption="../report/mllm.rst",
             category="Zero-shot MLLMs",
         ),
+    params:
+        code=SCRIPT_CODE("mllm_overview.py"),
     conda:
         CONDA_ENV
     log:

@@ -81,6 +81,7 @@ rule evaluate:
         frames="results/metrics/{task}/frames.parquet",
         summary="results/metrics/{task}/metrics.json",
     params:
+        code=SCRIPT_CODE("evaluate.py"),
         methods=lambda wc: EVAL_METHODS(wc.task),
         annotations=lambda wc: EVAL_ANNOTATIONS(wc.task),
         settings=EVALUATION,
@@ -129,6 +130,7 @@ rule report:
             subcategory="Timelines",
         ),
     params:
+        code=SCRIPT_CODE("report.py"),
         tasks=EVAL_TASKS,
         methods=lambda wc: {task: EVAL_METHODS(task) for task in EVAL_TASKS},
         mllm=lambda wc: {task: dict(MLLM_RUNS(task)) for task in EVAL_TASKS},

@@ -32,6 +32,7 @@ rule transcribe:
         turns="results/sessions/{session}/speaker_turns.parquet",
         quality="results/sessions/{session}/transcript.json",
     params:
+        code=SCRIPT_CODE("transcribe.py"),
         devices=lambda wc: session_devices(wc.session),
         roles=lambda wc: {d: device_rows(wc.session, d)[0]["role"] for d in session_devices(wc.session)},
         reference=lambda wc: reference_device(wc.session),
@@ -70,6 +71,7 @@ rule prosody:
             subcategory="{session}",
         ),
     params:
+        code=SCRIPT_CODE("prosody.py"),
         devices=lambda wc: session_devices(wc.session),
         roles=lambda wc: {d: device_rows(wc.session, d)[0]["role"] for d in session_devices(wc.session)},
         reference=lambda wc: reference_device(wc.session),
@@ -99,6 +101,7 @@ rule egemaps:
     output:
         "results/sessions/{session}/egemaps.parquet",
     params:
+        code=SCRIPT_CODE("egemaps.py"),
         devices=lambda wc: session_devices(wc.session),
         roles=lambda wc: {d: device_rows(wc.session, d)[0]["role"] for d in session_devices(wc.session)},
         reference=lambda wc: reference_device(wc.session),

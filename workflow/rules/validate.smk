@@ -14,6 +14,7 @@ rule probe_device:
     output:
         "results/sessions/{session}/probe/{device}.json",
     params:
+        code=SCRIPT_CODE("probe_device.py"),
         rows=lambda wc: device_rows(wc.session, wc.device),
         recordings_sheet=config["recordings"],
     conda:
@@ -41,6 +42,7 @@ rule validate_session:
     output:
         "results/sessions/{session}/probe.json",
     params:
+        code=SCRIPT_CODE("validate_session.py"),
         annotations=lambda wc: session_annotation_rows(wc.session),
         labels_dir=config["labels_dir"],
         reference_role=config["reference_role"],
@@ -68,6 +70,8 @@ rule inputs_overview:
             caption="../report/inputs_overview.rst",
             category="Data",
         ),
+    params:
+        code=SCRIPT_CODE("inputs_overview.py"),
     conda:
         CONDA_ENV
     log:
