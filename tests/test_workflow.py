@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -10,8 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from egoinstruct.dataset import read_dataset
 from egoinstruct.demo import demo_sheets
 from egoinstruct.paths import REPO_ROOT
+from egoinstruct.tables import read_table
 
 from workflow_utils import make_workdir, snakemake
 
@@ -105,6 +108,24 @@ def test_end_to_end_on_tiny_demo(tmp_path):
         assert frames.t.iloc[0] >= 0 and frames.t.is_monotonic_increasing
     overview = pd.read_csv(workdir / "results" / "data" / "inputs_overview.tsv", sep="\t")
     assert len(overview) == 6
+    # baselines: two annotated sessions -> leave-one-session-out; each session predicted by the
+    # model of its own fold, in the shared predictions contract
+    folds = json.loads((workdir / "results" / "models" / "folds.json").read_text())
+    assert folds["k"] == 2 and sorted(folds["session_fold"]) == ["s01", "s02"]
+    for session in ("s01", "s02"):
+        data = read_dataset(workdir / "results" / "sessions" / session / "dataset.parquet")
+        duration = json.loads((workdir / "results" / "sessions" / session / "probe.json").read_text())["session_duration_s"]
+        assert len(data.t) == math.ceil(duration * 5 - 1e-9) and data.features["text"].shape[1] == 4 + 3 + 384
+        for task, method in [("steps", "asformer"), ("steps", "mstcn"), ("states", "bigru"), ("states", "gbdt"),
+                             ("states", "majority")]:
+            predictions = read_table(workdir / "results" / "predictions" / task / method / f"{session}.parquet",
+                                     "predictions").to_pandas()
+            assert len(predictions) == len(data.t)
+            assert (predictions.fold == folds["session_fold"][session]).all()
+            trained_on = json.loads((workdir / "results" / "models" / task / method /
+                                     f"fold{folds['session_fold'][session]}" / "training.json").read_text())
+            assert session not in trained_on["train_sessions"]
+    assert (workdir / "results" / "report" / "index.html").stat().st_size > 10_000
     # nothing left to do: an unchanged rerun schedules no job
     assert "Nothing to be done" in snakemake(workdir, "-n").stdout
     # Snakemake's HTML report renders
