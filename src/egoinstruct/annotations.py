@@ -42,6 +42,30 @@ def read_segments(
     return table.sort_values(["tier", "t_start", "t_end"], kind="stable").reset_index(drop=True)
 
 
+def read_session_segments(
+    paths: list[str | Path], session: str, eaf_tiers: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """The segments of ``session`` from all its annotation files together (an empty segment
+    table when there are none)."""
+    frames = [read_segments(path, session, eaf_tiers) for path in paths]
+    if not frames:
+        return pd.DataFrame(columns=SEGMENT_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def labels_at_times(segments: pd.DataFrame, times: np.ndarray) -> list[str | None]:
+    """Label of the segment containing each time (``t_start <= t < t_end``; the first such
+    segment in table order), None outside every segment. Pass one tier's segments."""
+    starts = segments.t_start.to_numpy(float)
+    ends = segments.t_end.to_numpy(float)
+    labels = segments.label.tolist()
+    out: list[str | None] = []
+    for t in times:
+        hit = np.flatnonzero((starts <= t) & (t < ends))
+        out.append(labels[hit[0]] if len(hit) else None)
+    return out
+
+
 def _read_delimited(path: Path, session: str, sep: str) -> pd.DataFrame:
     try:
         raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)

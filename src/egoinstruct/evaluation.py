@@ -10,7 +10,7 @@ annotation of each session (:func:`egoinstruct.annotations.read_segments`).
 every method is scored on the same frames: per session the grid ``t = k / rate_hz`` for
 ``k = 0, 1, …`` while ``t`` is before the end of the last annotated segment of the task's tier.
 The ground truth at a grid time is the label of the annotation segment with
-``t_start <= t < t_end`` (:func:`egoinstruct.mllm.scoring.truth_at`); grid times in an
+``t_start <= t < t_end`` (:func:`egoinstruct.annotations.labels_at_times`); grid times in an
 annotation gap (``annotation_checks.allow_gaps``) are not scored. The prediction at a grid time
 is the label of the prediction row nearest at or before it (sample-and-hold); a grid time
 before a method's first row gets the label ``no_prediction``, which — like an MLLM's
@@ -53,7 +53,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from egoinstruct.annotations import read_segments
+from egoinstruct.annotations import labels_at_times, read_session_segments
 from egoinstruct.errors import InputError
 from egoinstruct.io import atomic_path, write_json
 from egoinstruct.labels import load_labels
@@ -70,7 +70,6 @@ from egoinstruct.metrics import (
     session_segmentation_counts,
     window_labels,
 )
-from egoinstruct.mllm.scoring import truth_at
 
 TASKS = ("steps", "states")
 KINDS = ("reference", "baseline", "zero-shot")
@@ -256,7 +255,7 @@ def session_truth(
     rows = segments[segments.tier == task]
     end = float(rows.t_end.max()) if not rows.empty else 0.0
     times = grid_times(end, rate_hz)
-    labels = truth_at(rows, times)
+    labels = labels_at_times(rows, times)
     keep = [i for i, label in enumerate(labels) if label is not None]
     return SessionTruth(
         session=session,
@@ -281,7 +280,7 @@ def load_truth(
         if task == "steps" and not procedure:
             continue
         files = [paths] if isinstance(paths, str | Path) else list(paths)
-        segments = pd.concat([read_segments(path, session, eaf_tiers) for path in files], ignore_index=True)
+        segments = read_session_segments(files, session, eaf_tiers)
         out[session] = session_truth(segments, session, procedure, task, rate_hz)
     return out
 

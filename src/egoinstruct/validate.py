@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from egoinstruct.annotations import check_segments, read_segments
+from egoinstruct.annotations import check_segments, read_session_segments
 from egoinstruct.camera import CameraModel
 from egoinstruct.errors import InputError
 from egoinstruct.gaze.mps import read_mps_eye_gaze
@@ -133,10 +133,7 @@ def validate_session(
     session_annotations = annotation_rows[annotation_rows.session == session]
     if not session_annotations.empty:
         procedure = session_annotations.procedure.iloc[0]
-        segments = pd.concat(
-            [read_segments(r.path, session, eaf_tiers) for r in session_annotations.itertuples()],
-            ignore_index=True,
-        )
+        segments = read_session_segments(list(session_annotations.path), session, eaf_tiers)
         sources = ", ".join(session_annotations.path)
         warnings += check_segments(
             segments, sources, labels_dir, procedure, duration, allow_gaps, end_tolerance_s

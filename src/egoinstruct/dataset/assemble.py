@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from egoinstruct.annotations import labels_at_times
 from egoinstruct.errors import InputError
 from egoinstruct.tables import read_table
 
@@ -127,15 +128,7 @@ def labels_at(segments: pd.DataFrame | None, tier: str, grid: np.ndarray) -> lis
     """The label of the ``tier`` segment containing each time; None where there is none."""
     if segments is None or segments.empty:
         return [None] * len(grid)
-    rows = segments[segments.tier == tier].sort_values("t_start", kind="stable")
-    if rows.empty:
-        return [None] * len(grid)
-    starts = rows.t_start.to_numpy(float)
-    ends = rows.t_end.to_numpy(float)
-    names = rows.label.to_numpy(object)
-    index = np.searchsorted(starts, grid, side="right") - 1
-    inside = (index >= 0) & (grid < ends[np.clip(index, 0, None)])
-    return [str(names[i]) if ok else None for i, ok in zip(index, inside, strict=True)]
+    return labels_at_times(segments[segments.tier == tier], grid)
 
 
 def _finite(values: np.ndarray, fill: float = 0.0) -> np.ndarray:

@@ -7,22 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from egoinstruct.annotations import read_segments
+from egoinstruct.annotations import read_session_segments
 from egoinstruct.dataset.assemble import CAMERA_ROLES, SessionSources, assemble_session
 from egoinstruct.dataset.table import write_dataset
 from egoinstruct.dataset.text import embed_texts, embedding_dim, load_sentence_model
-
-
-def read_session_segments(
-    annotation_rows: Sequence[Mapping[str, Any]], session: str, eaf_tiers: Mapping[str, str]
-) -> pd.DataFrame:
-    """All annotated segments of ``session`` from its annotation files (both tiers)."""
-    frames = [read_segments(row["path"], session, dict(eaf_tiers)) for row in annotation_rows]
-    if not frames:
-        return pd.DataFrame(columns=["tier", "t_start", "t_end", "label"])
-    return pd.concat(frames, ignore_index=True)
 
 
 def build_session_dataset(
@@ -56,7 +44,7 @@ def build_session_dataset(
         head_motion=outputs.get("head_motion", {}),
         prosody=prosody,
         transcript=transcript,
-        segments=read_session_segments(annotation_rows, session, eaf_tiers),
+        segments=read_session_segments([row["path"] for row in annotation_rows], session, dict(eaf_tiers)),
     )
     data = assemble_session(
         sources, fps, lambda texts: embed_texts(model, texts, int(text.get("batch_size", 64))),

@@ -19,25 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from egoinstruct.annotations import read_segments
+from egoinstruct.annotations import labels_at_times, read_segments
 from egoinstruct.metrics import classification_metrics, segmentation_metrics
 from egoinstruct.mllm.parse import UNPARSEABLE
 from egoinstruct.tables import read_table
-
-
-def truth_at(segments: pd.DataFrame, times: np.ndarray) -> list[str | None]:
-    """Label of the segment containing each time (None outside every segment)."""
-    starts = segments.t_start.to_numpy(float)
-    ends = segments.t_end.to_numpy(float)
-    labels = segments.label.tolist()
-    out: list[str | None] = []
-    for t in times:
-        hit = np.flatnonzero((starts <= t) & (t < ends))
-        out.append(labels[hit[0]] if len(hit) else None)
-    return out
 
 
 def score_run(
@@ -57,7 +44,7 @@ def score_run(
         table = read_table(path, "predictions").to_pandas()
         segments = read_segments(annotations[session], session, eaf_tiers)
         segments = segments[segments.tier == task]
-        gold = truth_at(segments, table.t.to_numpy(float))
+        gold = labels_at_times(segments, table.t.to_numpy(float))
         keep = [i for i, g in enumerate(gold) if g is not None]
         predicted.append([table.label.iloc[i] for i in keep])
         truth.append([gold[i] for i in keep])  # type: ignore[misc]
