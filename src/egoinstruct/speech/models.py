@@ -77,7 +77,7 @@ def _connect_reason(host: str, port: int, timeout_s: float) -> str | None:
         return f"{host} cannot be reached ({exc.__class__.__name__}: {exc})"
 
 
-def _looks_like_path(spec: str) -> bool:
+def looks_like_path(spec: str) -> bool:
     # Hub ids are "owner/name"; anything else with a separator, or starting like a path, is a path.
     return spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or "\\" in spec
 
@@ -120,7 +120,7 @@ def resolve_asr_model(spec: str, cache_dir: str | None = None, setting: str = "s
     if path.exists():
         _check_ct2_dir(path, setting, spec)
         return ModelSource(str(path.resolve()), "directory", str(path.resolve()))
-    if _looks_like_path(spec):
+    if looks_like_path(spec):
         raise MissingModelError(
             f"{setting}: the model directory {spec} does not exist; give the path of a CTranslate2 "
             f"Whisper model folder (with {', '.join(CT2_FILES)} and tokenizer.json), a faster-whisper "
@@ -198,7 +198,7 @@ def resolve_align_model(language: str, name: str | None = None, cache_dir: str |
     path = Path(name).expanduser()
     if path.exists():
         return ModelSource(str(path.resolve()), "directory", str(path.resolve()))
-    if _looks_like_path(name):
+    if looks_like_path(name):
         raise MissingModelError(
             f"speech.align_model: the folder {name} does not exist; give a wav2vec2 CTC model folder "
             f"(config.json, weights, vocab.json) or a hub id"
@@ -236,7 +236,7 @@ def resolve_diarization_model(
                 f"(as downloaded from the hub) or its config.yaml"
             )
         return ModelSource(str(path.resolve()), "directory", str(path.resolve()))
-    if _looks_like_path(name):
+    if looks_like_path(name):
         raise MissingModelError(
             f"speech.pyannote_model: the folder {name} does not exist; give a pyannote pipeline folder "
             f"or a hub id such as {DEFAULT_PYANNOTE_MODEL}"
