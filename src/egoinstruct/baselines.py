@@ -62,16 +62,16 @@ def to_sequence(data: SessionDataset, task: str, groups: Sequence[str], classes:
 def load_sequences(paths: Sequence[str | Path], task: str, groups: Sequence[str],
                    classes: Sequence[str]) -> tuple[list[LabelledSequence], dict[str, tuple[int, int]], float]:
     """Read datasets as sequences, plus each group's column range in the features and the rate."""
-    sequences, ranges, rates = [], {}, set()
+    sequences, names, rates = [], {}, set()
     for path in paths:
         data = read_dataset(path, groups or [])
         sequences.append(to_sequence(data, task, groups, classes))
-        ranges = group_ranges(data.feature_names, groups)
+        names = data.feature_names
         rates.add(data.fps)
     if len(rates) != 1:
         raise InputError(f"datasets {', '.join(map(str, paths))} have different frame rates {sorted(rates)}; "
                          "rerun the assemble rule for all sessions")
-    return sequences, ranges, rates.pop()
+    return sequences, group_ranges(names, groups), rates.pop()
 
 
 def _class_counts(sequences: Sequence[LabelledSequence], num_classes: int) -> list[int]:

@@ -52,19 +52,14 @@ METHODS = {
 # such as `background` are one class). Each session's predictions are restricted to its own
 # procedure's labels.
 PROCEDURES = sorted({session_procedure(s) for s in TASK_SESSIONS["steps"]})
+# label files read once at parse time (the predict jobs' params look them up per session)
+STEP_LABELS = {p: list(load_labels(config["labels_dir"], "steps", p).labels) for p in PROCEDURES}
 TASK_CLASSES = {
     "states": list(load_labels(config["labels_dir"], "states").labels),
-    "steps": list(
-        dict.fromkeys(l for p in PROCEDURES for l in load_labels(config["labels_dir"], "steps", p).labels)
-    ),
+    "steps": list(dict.fromkeys(l for p in PROCEDURES for l in STEP_LABELS[p])),
 }
-SESSION_LABELS = lambda task, s: (
-    list(load_labels(config["labels_dir"], "steps", session_procedure(s)).labels)
-    if task == "steps"
-    else TASK_CLASSES["states"]
-)
+SESSION_LABELS = lambda task, s: STEP_LABELS[session_procedure(s)] if task == "steps" else TASK_CLASSES["states"]
 TRAIN_SESSIONS = lambda task, fold: [s for s in TASK_SESSIONS[task] if FOLD_OF[s] != int(fold)]
-TASK_FOLDS = lambda task: sorted({FOLD_OF[s] for s in TASK_SESSIONS[task]})
 METHOD_GROUPS = lambda task, method: (
     DATASET["modality_sets"][METHODS[task][method]["modalities"]]
     if METHODS[task][method]["model"] != "majority"

@@ -163,9 +163,10 @@ def visual_group(paths: Mapping[str, str | Path], grid: np.ndarray,
             embeddings = np.asarray(
                 table.column("embedding").combine_chunks().flatten().to_numpy(), dtype=np.float32
             ).reshape(-1, dim)
-            block = embeddings[nearest_rows(times, grid)]
+            nearest = nearest_rows(times, grid)
+            block = embeddings[nearest]
             # a camera that stopped early (or started late) is absent there, not frozen
-            present[:, 0] = np.abs(times[nearest_rows(times, grid)] - grid) <= 1.0
+            present[:, 0] = np.abs(times[nearest] - grid) <= 1.0
             block = block * present
         blocks += [block, present]
         names += [f"{role}_emb{i}" for i in range(dim)] + [f"{role}_present"]
