@@ -13,10 +13,18 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from egoinstruct.frames import FrameSettings, extract_frames
+from egoinstruct.clock import DeviceClock
+from egoinstruct.frames import extract_frames
 from egoinstruct.media.ffmpeg import ffmpeg_executable
+from egoinstruct.settings.ingest import FrameSettings
+from egoinstruct.settings.workflow import defaults_for
 
 from common import run_child, synthetic_video, timed
+
+
+def session_clock(seconds: float) -> DeviceClock:
+    """The reference device of a session as long as the video (offset 0, no drift)."""
+    return DeviceClock(device="bench", offset_s=0.0, drift_ppm=0.0, session_duration_s=seconds)
 
 
 def main() -> None:
@@ -31,17 +39,24 @@ def main() -> None:
         reference = timed(bare)
         print(f"reference: ffmpeg -f null decode of 60 s 640x480@30: {reference:.2f} s")
         for fps in (2.0, 30.0):
-            stage = timed(lambda fps=fps: extract_frames(one_minute, out, 0.0, 60.0, FrameSettings(fps=fps), threads=2))
+            settings = defaults_for(FrameSettings, fps=fps)
+            stage = timed(lambda settings=settings: extract_frames(one_minute, out, session_clock(60.0), settings,
+                                                                   threads=2))
             print(f"frames stage at {fps:g} fps: {stage:.2f} s  ratio {stage / reference:.2f}  "
                   f"({'target <= 1.5' if fps == 2 else 'every frame JPEG-encoded; for reference, no target'})")
 
+        # The child rebuilds the settings from plain data, as a rule's script does (no config loading).
         code = (
-            "from egoinstruct.frames import FrameSettings, extract_frames\n"
-            "n = extract_frames({video!r}, {out!r}, 0.0, {seconds}, FrameSettings(fps=2), threads=2)\n"
+            "from egoinstruct.clock import DeviceClock\n"
+            "from egoinstruct.frames import extract_frames\n"
+            "from egoinstruct.settings.ingest import FrameSettings\n"
+            "clock = DeviceClock(device='bench', offset_s=0.0, drift_ppm=0.0, session_duration_s={seconds})\n"
+            "n = extract_frames({video!r}, {out!r}, clock, FrameSettings.from_mapping({settings!r}), threads=2)\n"
             "RESULT = {{'frames': n}}"
         )
-        short = run_child(code.format(video=str(one_minute), out=str(out), seconds=60.0))
-        long = run_child(code.format(video=str(ten_minutes), out=str(out), seconds=600.0))
+        settings = defaults_for(FrameSettings, fps=2.0).to_mapping()
+        short = run_child(code.format(video=str(one_minute), out=str(out), seconds=60.0, settings=settings))
+        long = run_child(code.format(video=str(ten_minutes), out=str(out), seconds=600.0, settings=settings))
         print(f"peak memory: 1 min {short['peak_rss_mib']:.0f} MiB ({short['frames']} frames), "
               f"10 min {long['peak_rss_mib']:.0f} MiB ({long['frames']} frames), "
               f"ratio {long['peak_rss_mib'] / short['peak_rss_mib']:.2f} (target <= 1.2)")

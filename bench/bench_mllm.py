@@ -14,6 +14,7 @@ Usage: python bench/bench_mllm.py [--sessions 1] [--duration 60] [--server-threa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import tempfile
 import time
@@ -23,9 +24,10 @@ import pandas as pd
 
 from egoinstruct.mllm.backends.llama_cpp import gguf_from_package
 from egoinstruct.mllm.server import llama_cpp_server
-from egoinstruct.mllm.settings import ModelSettings, StageSettings
 from egoinstruct.mllm.stage import SessionInputs, run_model_task
 from egoinstruct.paths import LABELS_DIR
+from egoinstruct.settings.mllm import ModelSettings
+from egoinstruct.settings.workflow import default_settings
 
 LINES = [
     ("instructor", "Put the grey plate in the middle."),
@@ -59,14 +61,17 @@ def synthetic_sessions(folder: Path, n: int, duration_s: float) -> list[SessionI
 
 
 def model(**raw) -> ModelSettings:
-    base = {"backend": "openai", "model": "gemma-3-270m", "revision": "q4_k_m", "modalities": ["text"],
-            "prompt_version": "completion-v1", "decoding": "grammar", "temperature": 0, "max_tokens": 16,
-            "timeout_s": 300, "max_retries": 2, "max_requests": None, "max_tokens_total": None}
-    return ModelSettings.from_config("bench", {**base, **raw})
+    """The demo model's entry of config/config.yaml, served (openai backend), with ``raw`` changes."""
+    base = default_settings().mllm.models["gemma3-270m"].to_mapping()
+    base.update({"name": "bench", "backend": "openai", "gguf_package": None, "model": "gemma-3-270m",
+                 "revision": "q4_k_m", "modalities": ["text"], "prompt_version": "completion-v1",
+                 "decoding": "grammar", "temperature": 0, "max_tokens": 16, "timeout_s": 300, "max_retries": 2,
+                 "max_requests": None, "max_tokens_total": None})
+    return ModelSettings.from_mapping({**base, **raw}, "mllm.models.bench")
 
 
 def timed_run(settings: ModelSettings, sessions: list[SessionInputs], cache: Path) -> tuple[float, dict]:
-    stage = StageSettings.from_config({"tasks": ["states"], "cache_dir": str(cache)})
+    stage = dataclasses.replace(default_settings().mllm, tasks=("states",), cache_dir=str(cache))
     start = time.perf_counter()
     summary = run_model_task("states", settings, stage, sessions, LABELS_DIR, threads=1)
     return time.perf_counter() - start, summary

@@ -11,10 +11,12 @@ dialogue with work sounds, generated once into bench/.cache):
   * for information: the whole per-session job (diarization and roles included) on all of the
     session's tracks, and the model load times.
 Both sides are timed best-of-3, alternating, so load from other processes hits them alike.
+Settings: the ``speech`` section of config/config.yaml.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from pathlib import Path
@@ -28,29 +30,32 @@ THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 def demo_session(duration_s: int = 60) -> Path:
     """One demo session (all devices), cached."""
     from egoinstruct.demo import DemoSettings, generate_session, procedure_for
+    from egoinstruct.settings.workflow import defaults_for
 
     root = CACHE / f"demo_{duration_s}s"
     if not (root / SESSION / "truth" / "dialogue.tsv").exists():
         root.mkdir(parents=True, exist_ok=True)
-        generate_session(SESSION, procedure_for(0), root, DemoSettings(duration_s=duration_s))
+        generate_session(SESSION, procedure_for(0), root, defaults_for(DemoSettings, duration_s=duration_s))
     return root / SESSION
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help=f"CPU threads of both sides (default $BENCH_THREADS or 2: {THREADS})")
+    parser.add_argument("--duration-s", type=int, default=60, help="length of the demo session (default 60)")
+    args = parser.parse_args(argv)
+    threads = args.threads
+
     import torch
-    import yaml
     from faster_whisper import WhisperModel
 
     from egoinstruct.media.audio import decode_audio
-    from egoinstruct.speech.session import (
-        SessionAudio,
-        SpeechModels,
-        settings_from_config,
-        transcribe_session,
-    )
+    from egoinstruct.settings.workflow import default_settings
+    from egoinstruct.speech.session import SessionAudio, SpeechModels, transcribe_session
 
-    torch.set_num_threads(THREADS)
-    folder = demo_session()
+    torch.set_num_threads(threads)
+    folder = demo_session(args.duration_s)
     tracks = {}
     for device in ("instructor_aria", "learner_aria", "exo_gopro"):
         decoded = decode_audio(folder / f"{device}.mp4")
@@ -61,16 +66,15 @@ def main() -> None:
     audio = tracks["instructor_aria"]
     seconds = len(audio) / 16000
 
-    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())["speech"]
-    settings = settings_from_config(config)
+    settings = default_settings().speech  # the speech section of config/config.yaml
     start = time.perf_counter()
-    models = SpeechModels(settings, threads=THREADS)
+    models = SpeechModels(settings, threads=threads)
     ours_load = time.perf_counter() - start
     transcriber = models.transcriber
     asr = settings.asr
     start = time.perf_counter()
     reference_model = WhisperModel(transcriber.source.location, device=asr.device, compute_type=asr.compute_type,
-                                   cpu_threads=THREADS)
+                                   cpu_threads=threads)
     reference_load = time.perf_counter() - start
     options = transcriber.pipeline.options  # whisperx's effective decoding options
 
@@ -93,7 +97,7 @@ def main() -> None:
         best_ours = min(best_ours, timed(ours, 1))
         best_reference = min(best_reference, timed(reference, 1))
     result = transcriber.transcribe(audio)
-    print(f"audio: {seconds:.1f} s (demo session {SESSION}, instructor head camera), {THREADS} threads, "
+    print(f"audio: {seconds:.1f} s (demo session {SESSION}, instructor head camera), {threads} threads, "
           f"model {transcriber.source.description}, {asr.compute_type}, beam {asr.beam_size}")
     print(f"reference: faster-whisper transcribe (VAD, word timestamps): {best_reference:.2f} s  "
           f"RTF {best_reference / seconds:.3f}")
@@ -103,7 +107,7 @@ def main() -> None:
 
     session = SessionAudio(SESSION, tracks, {"instructor_aria": "instructor", "learner_aria": "learner",
                                              "exo_gopro": "exo"}, "instructor_aria")
-    job = timed(lambda: transcribe_session(session, settings, THREADS, models), 1)
+    job = timed(lambda: transcribe_session(session, settings, threads, models), 1)
     print(f"whole transcribe job on the session (VAD, {models.diarizer.method} diarization, roles, ASR, words): "
           f"{job:.2f} s  RTF {job / seconds:.3f} (for information)")
     print(f"model load: stage {ours_load:.1f} s (whisperx, diarizer), faster-whisper {reference_load:.1f} s "

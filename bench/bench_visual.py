@@ -38,10 +38,14 @@ def forward_only(backbone, batch_size: int, n_batches: int) -> float:
 def main() -> None:
     import torch
 
-    from egoinstruct.visual.features import FeatureSettings, extract_features, load_backbone
+    from egoinstruct.clock import DeviceClock
+    from egoinstruct.settings.visual import FeatureSettings
+    from egoinstruct.settings.workflow import defaults_for
+    from egoinstruct.visual.features import extract_features, load_backbone
 
     torch.set_num_threads(THREADS)
-    settings = FeatureSettings(fps=FPS)
+    settings = defaults_for(FeatureSettings, fps=FPS)
+    clock = DeviceClock(device="bench", offset_s=0.0, drift_ppm=0.0, session_duration_s=60.0)
     start = time.perf_counter()
     backbone = load_backbone(settings)
     print(f"model: {backbone.name} ({backbone.dim}-d), loaded in {time.perf_counter() - start:.2f} s; "
@@ -55,23 +59,30 @@ def main() -> None:
             # same machine load
             before = forward_only(backbone, settings.batch_size, n_batches=5)
             start = time.perf_counter()
-            n = extract_features(video, out, 0.0, 60.0, settings, threads=THREADS, backbone=backbone)
+            n = extract_features(video, out, clock, settings, threads=THREADS, backbone=backbone)
             stage = n / (time.perf_counter() - start)
             reference = 0.5 * (before + forward_only(backbone, settings.batch_size, n_batches=5))
             print(f"{label}: forward alone {reference:.1f} frames/s; stage {stage:.1f} frames/s "
                   f"({n} frames at {FPS:g} fps, decode included); ratio {stage / reference:.2f} (target >= 0.8)")
 
+        # The child rebuilds the settings from plain data, as a rule's script does (no config loading).
         code = (
             "import torch\n"
-            "from egoinstruct.visual.features import FeatureSettings, extract_features\n"
+            "from egoinstruct.clock import DeviceClock\n"
+            "from egoinstruct.settings.visual import FeatureSettings\n"
+            "from egoinstruct.visual.features import extract_features\n"
             "torch.set_num_threads({threads})\n"
-            "n = extract_features({video!r}, {out!r}, 0.0, {seconds}, FeatureSettings(fps={fps}), threads={threads})\n"
+            "clock = DeviceClock(device='bench', offset_s=0.0, drift_ppm=0.0, session_duration_s={seconds})\n"
+            "n = extract_features({video!r}, {out!r}, clock, FeatureSettings.from_mapping({settings!r}), "
+            "threads={threads})\n"
             "RESULT = {{'frames': n}}"
         )
+        mapping = settings.to_mapping()
         ten_minutes = synthetic_video(600, "320x240", 15)
         short = run_child(code.format(video=str(videos["320x240@15 (demo size)"]), out=str(out),
-                                      seconds=60.0, fps=FPS, threads=THREADS))
-        long = run_child(code.format(video=str(ten_minutes), out=str(out), seconds=600.0, fps=FPS, threads=THREADS))
+                                      seconds=60.0, settings=mapping, threads=THREADS))
+        long = run_child(code.format(video=str(ten_minutes), out=str(out), seconds=600.0, settings=mapping,
+                                     threads=THREADS))
         print(f"peak memory of the stage: 1 min {short['peak_rss_mib']:.0f} MiB ({short['frames']} frames), "
               f"10 min {long['peak_rss_mib']:.0f} MiB ({long['frames']} frames), "
               f"ratio {long['peak_rss_mib'] / short['peak_rss_mib']:.2f} (flat memory: target <= 1.2)")

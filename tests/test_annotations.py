@@ -1,6 +1,11 @@
 import pytest
 
-from egoinstruct.annotations import check_segments, read_segments
+from egoinstruct.annotations import (
+    check_segments,
+    group_by_session,
+    read_segments,
+    read_session_segments,
+)
 from egoinstruct.errors import InputError
 
 from conftest import write_tsv
@@ -113,3 +118,27 @@ def test_missing_tier(tmp_path, labels_dir):
     path = write_tsv(tmp_path / "a.tsv", HEADER, [["s1", "steps", 0, 10, "background"]])
     with pytest.raises(InputError, match="no segments in tier states"):
         _check(path, labels_dir)
+
+
+def test_group_by_session_splits_a_flat_file_list_by_its_layout():
+    paths = ["a/steps.tsv", "a/states.eaf", "b/all.tsv", "d/x.csv"]
+    layout = [{"session": "s1", "procedure": "block_assembly", "files": 2},
+              {"session": "s2", "procedure": None, "files": 1},
+              {"session": "s3", "procedure": "paper_folding", "files": 0},
+              {"session": "s4", "procedure": "paper_folding", "files": 1}]
+    grouped = group_by_session(paths, layout)
+    assert grouped == {"s1": ("block_assembly", ["a/steps.tsv", "a/states.eaf"]), "s2": (None, ["b/all.tsv"]),
+                       "s3": ("paper_folding", []), "s4": ("paper_folding", ["d/x.csv"])}
+    assert list(grouped) == ["s1", "s2", "s3", "s4"]  # the layout's order
+    with pytest.raises(ValueError, match="4 annotation files for a layout of 3"):
+        group_by_session(paths, layout[:3])
+
+
+def test_a_sessions_files_are_read_together(tmp_path, labels_dir):
+    rows = _good_rows()
+    steps = write_tsv(tmp_path / "steps.tsv", HEADER, [r for r in rows if r[1] == "steps"])
+    states = write_tsv(tmp_path / "states.tsv", HEADER, [r for r in rows if r[1] == "states"] + _good_rows("s2"))
+    both = read_session_segments([steps, states], "s1")
+    assert sorted(both.tier.unique()) == ["states", "steps"] and len(both) == 4
+    assert check_segments(both, "steps.tsv, states.tsv", labels_dir, "block_assembly", 10.0) == []
+    assert read_session_segments([], "s1").empty

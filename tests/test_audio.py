@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from egoinstruct.clock import DeviceClock
 from egoinstruct.errors import InputError
 from egoinstruct.media.audio import decode_audio, place_on_session_clock, read_wav, write_wav
 
@@ -33,14 +34,18 @@ def test_wav_round_trip(tmp_path):
     assert rate == 16000 and np.abs(back - samples).max() < 1e-4
 
 
+def _clock(offset_s: float, duration_s: float) -> DeviceClock:
+    return DeviceClock(device="d", offset_s=offset_s, drift_ppm=0.0, session_duration_s=duration_s)
+
+
 def test_place_on_session_clock_shift_pad_trim():
     samples = np.arange(1, 11, dtype=np.float32)  # device samples 1..10 at "rate" 10 Hz
     # device started 0.3 s after t=0: three samples of silence first, then the audio, padded
-    out = place_on_session_clock(samples, 10, offset_s=0.3, duration_s=1.5)
+    out = place_on_session_clock(samples, 10, _clock(0.3, 1.5))
     assert out.tolist() == [0, 0, 0, *range(1, 11), 0, 0]
     # device started 0.2 s before t=0: its first two samples are cut
-    out = place_on_session_clock(samples, 10, offset_s=-0.2, duration_s=0.5)
+    out = place_on_session_clock(samples, 10, _clock(-0.2, 0.5))
     assert out.tolist() == [3, 4, 5, 6, 7]
     # half a sample: interpolated
-    out = place_on_session_clock(samples, 10, offset_s=0.05, duration_s=0.3)
+    out = place_on_session_clock(samples, 10, _clock(0.05, 0.3))
     assert out[1:].tolist() == pytest.approx([1.5, 2.5])

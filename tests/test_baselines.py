@@ -12,6 +12,7 @@ from egoinstruct.baselines import predict_method, restrict, to_sequence, train_m
 from egoinstruct.dataset.assemble import GROUPS, Assembled
 from egoinstruct.dataset.table import read_dataset, write_dataset
 from egoinstruct.errors import InputError
+from egoinstruct.settings.dataset import BaselineMethod
 from egoinstruct.tables import read_table, table_metadata
 
 FPS = 5.0
@@ -82,14 +83,25 @@ def test_train_then_predict_a_held_out_session(
     import torch
 
     torch.set_num_threads(1)
+    # a method as the config's baselines.methods.<task>.<name> entry (schema defaults filled in)
+    spec = BaselineMethod.from_mapping({"name": method["model"], "modalities": None, "settings": {}, "enabled": True,
+                                        **method})
     fold_dir = tmp_path / "fold0"
-    summary = train_method(method, task, sessions[1:], groups, classes, fold_dir / "model.ckpt",
-                           fold_dir / "training.json", seed=0, device="cpu", threads=1)
+    summary = train_method(spec, task, sessions[1:], groups, classes, fold_dir / "model.ckpt",
+                           fold_dir / "training.json", fold_dir / "artifacts", seed=0, device="cpu", threads=1)
+    # what the training leaves besides the model and its record lives in the artifacts folder only
+    assert sorted(p.name for p in fold_dir.iterdir()) == ["artifacts", "model.ckpt", "training.json"]
     assert summary["train_sessions"] == ["s1", "s2", "s3"] and sum(summary["class_counts"]) == 360
-    assert json.loads((fold_dir / "training.json").read_text())["model"] == method["model"]
+    record = json.loads((fold_dir / "training.json").read_text())
+    assert record["model"] == method["model"]
+    if method["model"] in ("asformer", "bigru"):  # epoch-trained: the history the report draws curves from
+        assert [r["epoch"] for r in record["history"]] == list(range(1, method["settings"]["epochs"] + 1))
+        assert {"train_loss", "train_accuracy"} <= set(record["history"][0])
+    else:
+        assert "history" not in record
     held_out_labels = ["background", "stack"] if task == "steps" else STATES  # s0 is a blocks session
     out = tmp_path / "s0.parquet"
-    scores = predict_method(method, fold_dir / "model.ckpt", sessions[0], task, groups, classes,
+    scores = predict_method(spec, fold_dir / "model.ckpt", sessions[0], task, groups, classes,
                             held_out_labels, 3, out, device="cpu", threads=1)
     table = read_table(out, "predictions").to_pandas()
     assert len(table) == 120 and (table.fold == 3).all()

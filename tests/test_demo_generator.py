@@ -33,8 +33,10 @@ from egoinstruct.demo.script import SCRIPTS, plan_session, sentence_bank
 from egoinstruct.demo.speech import VOICES, synthesize
 from egoinstruct.errors import InputError
 from egoinstruct.gaze.mps import read_mps_eye_gaze
+from egoinstruct.settings.workflow import defaults_for
 
-SHORT = DemoSettings(duration_s=8.0)
+# The config's demo settings, 8 s long; 15 fps video and 30 Hz gaze (every other sample a frame).
+SHORT = defaults_for(DemoSettings, duration_s=8.0, fps=15, gaze_rate_hz=30.0)
 HEAD = ("instructor_aria", "learner_aria")
 LABELS = Path(__file__).resolve().parents[1] / "resources" / "labels"
 
@@ -94,7 +96,7 @@ def test_other_seed_or_session_changes_the_data(root: Path, tmp_path: Path) -> N
         truth_a["devices"]["learner_aria"]["offset_s"]
         != truth_b["devices"]["learner_aria"]["offset_s"]
     )
-    generate_session("demo01", "block_assembly", tmp_path, DemoSettings(duration_s=8.0, seed=7))
+    generate_session("demo01", "block_assembly", tmp_path, defaults_for(DemoSettings, duration_s=8.0, seed=7))
     other = _truth(tmp_path, "demo01")
     assert (
         other["devices"]["learner_aria"]["offset_s"]
@@ -118,10 +120,10 @@ def test_bad_inputs_are_input_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="session name"):
         generate_session("../x", "block_assembly", tmp_path, SHORT)
     with pytest.raises(InputError, match="duration_s"):
-        generate_session("demo01", "block_assembly", tmp_path, DemoSettings(duration_s=2.0))
+        generate_session("demo01", "block_assembly", tmp_path, defaults_for(DemoSettings, duration_s=2.0))
     with pytest.raises(InputError, match="states.yaml"):
         generate_session(
-            "demo01", "block_assembly", tmp_path, DemoSettings(labels_dir=tmp_path / "nowhere")
+            "demo01", "block_assembly", tmp_path, SHORT, labels_dir=tmp_path / "nowhere"
         )
 
 
@@ -545,7 +547,7 @@ def test_script_covers_the_label_files() -> None:
 @pytest.mark.slow
 def test_sixty_second_session_has_every_state(tmp_path: Path) -> None:
     # Generation speed is reported in docs/demo_data.md, not asserted (machine load varies).
-    generate_session("demo02", "paper_folding", tmp_path, DemoSettings(duration_s=60.0))
+    generate_session("demo02", "paper_folding", tmp_path, defaults_for(DemoSettings, duration_s=60.0))
     ann = pd.read_csv(tmp_path / "demo02" / "annotations.tsv", sep="\t")
     assert set(ann[ann.tier == "states"].label) == set(STATES)
     assert set(ann[ann.tier == "steps"].label) == set(_labels("steps_paper_folding.yaml"))

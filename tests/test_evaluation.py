@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -12,23 +13,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from egoinstruct.config import read_config_file
 from egoinstruct.errors import InputError
 from egoinstruct.evaluation import (
     MAJORITY_METHOD,
     NO_PREDICTION,
-    OUTPUT_FILES,
-    EvaluationSettings,
+    OUTPUTS,
     MethodSpec,
     evaluate_task,
     grid_times,
     load_truth,
+    methods_from_registry,
     read_predictions,
     sample_and_hold,
     session_truth,
     write_outputs,
 )
 from egoinstruct.metrics import segmentation_metrics
-from egoinstruct.paths import LABELS_DIR
+from egoinstruct.paths import LABELS_DIR, REPO_ROOT
+from egoinstruct.settings.evaluation import EvaluationSettings
+from egoinstruct.settings.workflow import defaults_for, load_settings
 from egoinstruct.tables import PREDICTIONS_SCHEMA
 
 IE, SW = "instructor_explains", "silent_work"
@@ -55,6 +59,20 @@ def write_annotations(path: Path, rows: list[tuple[str, str, float, float, str]]
 
 def at_5hz(labels: list[str]) -> tuple[np.ndarray, list[str]]:
     return np.arange(len(labels)) / 5.0, labels
+
+
+def eval_settings(resamples: int | None = None, **changes) -> EvaluationSettings:
+    """The default ``evaluation`` section with ``changes`` (and fewer bootstrap resamples)."""
+    base = defaults_for(EvaluationSettings)
+    if resamples is not None:
+        changes["bootstrap"] = dataclasses.replace(base.bootstrap, resamples=resamples)
+    return dataclasses.replace(base, **changes)
+
+
+def output_paths(folder: Path) -> dict[str, Path]:
+    """A path for every evaluation output (the workflow's evaluate rule names them)."""
+    suffix = {"frames": ".parquet", "summary": ".json"}
+    return {name: folder / f"{name}{suffix.get(name, '.csv')}" for name in OUTPUTS}
 
 
 def test_grid_ends_at_the_last_annotated_time():
@@ -104,7 +122,7 @@ def states_setup(tmp_path):
                                   [IE, IE, SW, "unparseable"], -1)
     methods = [MethodSpec("cv", "baseline", ("visual", "text"), cv),
                MethodSpec("zs", "zero-shot", ("text",), zs)]
-    settings = EvaluationSettings(window_s=1.0, hop_s=1.0, resamples=200)
+    settings = eval_settings(window_s=1.0, hop_s=1.0, resamples=200)
     return truth, methods, settings
 
 
@@ -144,25 +162,28 @@ def test_states_by_hand(states_setup):
 def test_outputs_are_written_and_strict_json(states_setup, tmp_path):
     truth, methods, settings = states_setup
     evaluation = evaluate_task("states", methods, truth, LABELS_DIR, settings)
-    paths = write_outputs(evaluation, tmp_path / "metrics" / "states")
-    assert sorted(p.name for p in paths.values()) == sorted(OUTPUT_FILES)
+    paths = output_paths(tmp_path / "metrics" / "states")
+    write_outputs(evaluation, paths)
+    assert all(p.is_file() for p in paths.values())
+    with pytest.raises(ValueError, match="no path for evaluation output.*summary"):
+        write_outputs(evaluation, {k: v for k, v in paths.items() if k != "summary"})
 
     def reject(value):
         raise AssertionError(f"non-standard JSON constant {value}")
 
-    meta = json.loads(paths["metrics.json"].read_text(), parse_constant=reject)
+    meta = json.loads(paths["summary"].read_text(), parse_constant=reject)
     assert meta["methods"]["zs"]["note"] == "zero-shot, no folds" and meta["methods"]["zs"]["folds"] == []
-    main = pd.read_csv(paths["main.csv"]).set_index("method")
+    main = pd.read_csv(paths["main"]).set_index("method")
     assert main.loc["cv", "accuracy_mean"] == pytest.approx(87.5) and main.loc["cv", "folds"] == 2
     assert math.isnan(main.loc["zs", "accuracy_std"]) and main.loc["zs", "unparseable_frames"] == 8
-    frames = pq.read_table(paths["frames.parquet"]).to_pandas()
+    frames = pq.read_table(paths["frames"]).to_pandas()
     assert len(frames) == 3 * 4 * 10  # three methods (with majority-class), four sessions, ten frames
-    per_fold = pd.read_csv(paths["per_fold.csv"])
+    per_fold = pd.read_csv(paths["per_fold"])
     assert per_fold[per_fold.method == "cv"].fold.tolist() == [0, 1]
-    confusion = pd.read_csv(paths["confusion.csv"])
+    confusion = pd.read_csv(paths["confusion"])
     cell = confusion[(confusion.method == "zs") & (confusion.truth == SW) & (confusion.predicted == "unparseable")]
     assert int(cell["count"].iloc[0]) == 8
-    per_class = pd.read_csv(paths["per_class.csv"])
+    per_class = pd.read_csv(paths["per_class"])
     assert set(per_class[per_class.method == "cv"].label) == {IE, SW}
 
 
@@ -181,7 +202,7 @@ def test_steps_match_the_metric_functions_and_use_the_procedure_labels(tmp_path)
     files = {s: write_predictions(tmp_path / "m" / f"{s}.parquet", *at_5hz(p), fold=i) for i, (s, p) in
              enumerate(predicted.items())}
     evaluation = evaluate_task("steps", [MethodSpec("m", "baseline", ("visual",), files)], truth, LABELS_DIR,
-                               EvaluationSettings(resamples=50))
+                               eval_settings(resamples=50))
     result = evaluation.methods["m"]
     expected = segmentation_metrics([predicted["s1"], predicted["s2"]], [truth["s1"].labels, truth["s2"].labels])
     for name, value in expected.items():
@@ -203,8 +224,8 @@ def test_end_convention_reaches_the_f1(tmp_path):
     truth = load_truth("steps", {"s1": ("block_assembly", annotations)}, 5.0)
     pred = write_predictions(tmp_path / "p.parquet", *at_5hz(["place_base_plate"] * 5 + ["attach_red_blocks"] * 2), 0)
     spec = [MethodSpec("m", "baseline", (), {"s1": pred})]
-    mstcn = evaluate_task("steps", spec, truth, LABELS_DIR, EvaluationSettings(resamples=10, end="mstcn"))
-    asformer = evaluate_task("steps", spec, truth, LABELS_DIR, EvaluationSettings(resamples=10, end="asformer"))
+    mstcn = evaluate_task("steps", spec, truth, LABELS_DIR, eval_settings(resamples=10, end_convention="mstcn"))
+    asformer = evaluate_task("steps", spec, truth, LABELS_DIR, eval_settings(resamples=10, end_convention="asformer"))
     # the last segment: mstcn [6,7) vs [5,7) -> IoU 1/2 -> TP; asformer [6,6) vs [5,6) -> FP
     assert mstcn.methods["m"].pooled["f1@50"] == 100.0
     assert asformer.methods["m"].pooled["f1@50"] == 50.0
@@ -213,16 +234,17 @@ def test_end_convention_reaches_the_f1(tmp_path):
 def test_no_methods_and_unannotated_sessions(tmp_path):
     annotations = write_annotations(tmp_path / "a.tsv", [("s1", "states", 0.0, 1.0, IE)])
     truth = load_truth("states", {"s1": (None, annotations)}, 5.0)
-    empty = evaluate_task("states", [], truth, LABELS_DIR, EvaluationSettings(resamples=10))
+    empty = evaluate_task("states", [], truth, LABELS_DIR, eval_settings(resamples=10))
     assert empty.methods == {} and empty.pairs == []
-    paths = write_outputs(empty, tmp_path / "out")
-    assert pd.read_csv(paths["main.csv"]).empty
-    assert pq.read_table(paths["frames.parquet"]).num_rows == 0
+    paths = output_paths(tmp_path / "out")
+    write_outputs(empty, paths)
+    assert pd.read_csv(paths["main"]).empty
+    assert pq.read_table(paths["frames"]).num_rows == 0
     # a session without annotation is listed as not scored
     files = {"s1": write_predictions(tmp_path / "p1.parquet", [0.0], [IE], -1),
              "s9": write_predictions(tmp_path / "p9.parquet", [0.0], [IE], -1)}
     evaluation = evaluate_task("states", [MethodSpec("zs", "zero-shot", (), files)], truth, LABELS_DIR,
-                               EvaluationSettings(resamples=10))
+                               eval_settings(resamples=10))
     assert evaluation.methods["zs"].unscored_sessions == ["s9"]
     assert any("s9" in n and "not scored" in n for n in evaluation.notes)
     assert any("pair zs vs majority-class not tested" in n for n in evaluation.notes)  # one session only
@@ -248,25 +270,46 @@ def test_fold_errors(tmp_path):
     pq.write_table(pa.table({"t": [0.0, 0.5], "label": [IE, IE], "fold": pa.array([0, 1], pa.int64())}), two)
     with pytest.raises(InputError, match="several folds"):
         evaluate_task("states", [MethodSpec("m", "baseline", (), {"s1": two})], truth, LABELS_DIR,
-                      EvaluationSettings(resamples=10))
+                      eval_settings(resamples=10))
     mixed = {"s1": write_predictions(tmp_path / "m1.parquet", [0.0], [IE], -1),
              "s2": write_predictions(tmp_path / "m2.parquet", [0.0], [IE], 0)}
     with pytest.raises(InputError, match="either zero-shot or cross-validated"):
         evaluate_task("states", [MethodSpec("m", "baseline", (), mixed)], truth, LABELS_DIR,
-                      EvaluationSettings(resamples=10))
+                      eval_settings(resamples=10))
 
 
 def test_settings_from_config_and_configured_pairs(states_setup):
-    settings = EvaluationSettings.from_config({"rate_hz": 10, "end_convention": "asformer",
-                                               "bootstrap": {"resamples": 20, "seed": 3},
-                                               "pairs": [["cv", "zs"], ["cv", "absent"]]})
-    assert settings.rate_hz == 10 and settings.end == "asformer" and settings.resamples == 20 and settings.seed == 3
+    section = defaults_for(EvaluationSettings).to_mapping()
+    section.update({"rate_hz": 10, "end_convention": "asformer", "bootstrap": {"resamples": 20, "confidence": 0.9, "seed": 3},
+                    "pairs": [["cv", "zs"], ["cv", "absent"]]})
+    settings = EvaluationSettings.from_mapping(section, "evaluation")
+    assert settings.rate_hz == 10 and settings.end_convention == "asformer"
+    assert settings.bootstrap.resamples == 20 and settings.bootstrap.seed == 3
+    assert settings.pairs == (("cv", "zs"), ("cv", "absent"))
     assert settings.primary_metric == {"steps": "f1@50", "states": "macro_f1"}
-    with pytest.raises(InputError, match="primary_metric.states"):
-        EvaluationSettings.from_config({"primary_metric": {"states": "edit"}})
+    assert EvaluationSettings.from_mapping(settings.to_mapping()) == settings
+    # a primary metric that is not a metric of its task stops the config load
+    config = read_config_file(REPO_ROOT / "config" / "config.yaml")
+    config["evaluation"]["primary_metric"]["states"] = "edit"
+    with pytest.raises(InputError, match=r"primary_metric\.states: 'edit' is not a metric of that task"):
+        load_settings(config, "x.yaml")
     truth, methods, _ = states_setup
-    evaluation = evaluate_task("states", methods, truth, LABELS_DIR, settings.__class__(
-        resamples=20, pairs=settings.pairs, majority_reference=False))
+    evaluation = evaluate_task("states", methods, truth, LABELS_DIR,
+                               eval_settings(resamples=20, pairs=settings.pairs, majority_reference=False))
     assert {(r["method_a"], r["method_b"]) for r in evaluation.pairs} == {("cv", "zs")}
     assert MAJORITY_METHOD not in evaluation.methods
     assert any("absent not evaluated" in n for n in evaluation.notes)
+
+
+def test_methods_from_the_registry_and_the_flat_file_list():
+    registry = {"cv": {"kind": "baseline", "inputs": ["visual", "text"], "sessions": ["s1", "s2"]},
+                "zs": {"kind": "zero-shot", "inputs": ["text"], "sessions": ["s2"]},
+                "none": {"kind": "reference", "sessions": []}}
+    files = ["p/cv/s1.parquet", "p/cv/s2.parquet", "p/zs/s2.parquet"]  # method by method, each in session order
+    specs = methods_from_registry("states", registry, files)
+    assert [(m.name, m.kind, m.inputs) for m in specs] == [
+        ("cv", "baseline", ("visual", "text")), ("zs", "zero-shot", ("text",)), ("none", "reference", ())]
+    assert specs[0].predictions == {"s1": files[0], "s2": files[1]} and specs[1].predictions == {"s2": files[2]}
+    assert specs[2].predictions == {}
+    with pytest.raises(InputError, match="states: 2 prediction files for 3 registered"):
+        methods_from_registry("states", registry, files[:2])

@@ -3,11 +3,18 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from egoinstruct.clock import DeviceClock
 from egoinstruct.errors import InputError
-from egoinstruct.frames import FrameSettings, extract_frames
+from egoinstruct.frames import extract_frames
+from egoinstruct.settings.ingest import FrameSettings
+from egoinstruct.settings.workflow import defaults_for
 from egoinstruct.tables import FRAMES_SCHEMA, read_table, table_metadata
 
 from conftest import make_video
+
+
+def clock(offset_s: float, duration_s: float) -> DeviceClock:
+    return DeviceClock(device="d", offset_s=offset_s, drift_ppm=0.0, session_duration_s=duration_s)
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +25,7 @@ def video(tmp_path_factory):
 @pytest.mark.parametrize("offset,first_t,first_source", [(0.0, 0.0, 0.0), (1.3, 1.5, 0.2), (-2.2, 0.0, 2.2)])
 def test_frames_land_on_the_session_clock(tmp_path, video, offset, first_t, first_source):
     out = tmp_path / "f.parquet"
-    n = extract_frames(video, out, offset, duration_s=6.0, settings=FrameSettings(fps=2))
+    n = extract_frames(video, out, clock(offset, 6.0), settings=defaults_for(FrameSettings, fps=2))
     table = read_table(out, "frames").to_pandas()
     assert len(table) == n
     assert table.t.iloc[0] == first_t and np.allclose(np.diff(table.t), 0.5)
@@ -34,7 +41,7 @@ def test_frames_land_on_the_session_clock(tmp_path, video, offset, first_t, firs
 
 def test_resize_keeps_aspect(tmp_path, video):
     out = tmp_path / "f.parquet"
-    extract_frames(video, out, 0.0, 2.0, FrameSettings(fps=5, width=80))
+    extract_frames(video, out, clock(0.0, 2.0), defaults_for(FrameSettings, fps=5, width=80, height=None))
     table = pq.read_table(out).to_pandas()
     assert set(table.width) == {80} and set(table.height) == {60}
     assert len(table) == 10
@@ -47,14 +54,14 @@ def test_truncated_video_leaves_no_output(tmp_path, video):
     cut.write_bytes(data[: len(data) // 2])
     out = tmp_path / "f.parquet"
     with pytest.raises(InputError, match="cut.mp4"):
-        extract_frames(cut, out, 0.0, 6.0)
+        extract_frames(cut, out, clock(0.0, 6.0), defaults_for(FrameSettings))
     assert not out.exists() and not list(tmp_path.glob(".f.parquet*"))
 
 
 def test_device_outside_the_session_is_an_error(tmp_path, video):
     out = tmp_path / "f.parquet"
     with pytest.raises(InputError, match="does not overlap the reference"):
-        extract_frames(video, out, offset_s=-30.0, duration_s=6.0)
+        extract_frames(video, out, clock(-30.0, 6.0), defaults_for(FrameSettings))
     assert not out.exists()
 
 

@@ -1,5 +1,6 @@
 """Gaze targets: face detection (offline), per-row labels, per-window shares, truth comparison."""
 
+import dataclasses
 import os
 import subprocess
 
@@ -9,39 +10,46 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from egoinstruct.clock import DeviceClock
 from egoinstruct.errors import MissingModelError
 from egoinstruct.gaze.check import cohen_kappa, compare_device
 from egoinstruct.gaze.faces import (
-    FaceSettings,
     HaarFaceDetector,
     detect_faces,
     detect_scaled,
     make_detector,
     partner_box,
 )
-from egoinstruct.gaze.target import TargetSettings, label_targets, target_windows
+from egoinstruct.gaze.target import label_targets, target_windows
 from egoinstruct.media.ffmpeg import ffmpeg_executable
+from egoinstruct.settings.gaze import FaceSettings, TargetSettings
+from egoinstruct.settings.workflow import defaults_for
 
 PORTRAIT = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")  # a real photo
+
+# Haar detection with faces down to 6 % of the frame width (the face in the 200 px copy is small).
+HAAR = defaults_for(FaceSettings, detector="haar", model=None, min_size_frac=0.06, scale_factor=1.1, min_neighbors=3)
+# The labelling rules below assume a 10 % face margin and a 0.8 m reach.
+TARGET = defaults_for(TargetSettings, face_margin=0.1, workspace_max_depth_m=0.8)
 
 
 def test_haar_finds_the_face_in_a_real_photo():
     image = cv2.imread(PORTRAIT)
-    boxes = detect_scaled(HaarFaceDetector(FaceSettings()), image, max_width=480)
+    boxes = detect_scaled(HaarFaceDetector(HAAR), image, max_width=480)
     assert len(boxes) >= 1
     x0, y0, x1, y1 = partner_box(boxes)
     # her face is around the middle of the upper half of the 512x600 portrait
     assert 120 < (x0 + x1) / 2 < 380 and 100 < (y0 + y1) / 2 < 330 and 80 < x1 - x0 < 320
     # the same face when detection runs on a downscaled copy, in the original's pixels
-    small = detect_scaled(HaarFaceDetector(FaceSettings()), image, max_width=200)
+    small = detect_scaled(HaarFaceDetector(HAAR), image, max_width=200)
     assert np.abs(partner_box(small) - partner_box(boxes)).max() < 0.15 * (x1 - x0)
 
 
 def test_yunet_without_weights_says_what_to_download(tmp_path):
     with pytest.raises(MissingModelError, match="gaze.faces.model is not set"):
-        make_detector(FaceSettings(detector="yunet"))
+        make_detector(defaults_for(FaceSettings, detector="yunet", model=None))
     with pytest.raises(MissingModelError, match="face_detection_yunet_2023mar.onnx"):
-        make_detector(FaceSettings(detector="yunet", model=str(tmp_path / "missing.onnx")))
+        make_detector(defaults_for(FaceSettings, detector="yunet", model=str(tmp_path / "missing.onnx")))
 
 
 def test_partner_is_the_largest_face():
@@ -55,7 +63,8 @@ def test_detect_faces_on_the_session_clock(tmp_path):
     subprocess.run([ffmpeg_executable(), "-v", "error", "-loop", "1", "-i", PORTRAIT, "-t", "1",
                     "-r", "15", "-vf", "scale=256:300", "-c:v", "libx264", "-pix_fmt", "yuv420p",
                     str(video)], check=True)
-    faces = detect_faces(video, offset_s=0.25, duration_s=2.0, settings=FaceSettings(fps=10))
+    clock = DeviceClock(device="d", offset_s=0.25, drift_ppm=0.0, session_duration_s=2.0)
+    faces = detect_faces(video, clock, settings=dataclasses.replace(HAAR, fps=10, max_width=480))
     # the device covers session time 0.25 … 1.25 s: rows at 0.3 … 1.2 (+ half a frame)
     assert faces.t.iloc[0] == pytest.approx(0.3) and faces.t.iloc[-1] <= 1.25 + 1 / 30
     assert (faces.n_faces >= 1).mean() > 0.9 and faces.face_x0.notna().mean() > 0.9
@@ -83,7 +92,7 @@ def faces_table(t: np.ndarray) -> pd.DataFrame:
 
 def test_label_rules():
     track = labelled_track()
-    labels = label_targets(track, faces_table(np.arange(10) / 10), TargetSettings(face_margin=0.1))
+    labels = label_targets(track, faces_table(np.arange(10) / 10), TARGET)
     assert labels.tolist() == [
         "partner_face",  # inside the box
         "partner_face",  # 5 px right of it: inside the 10 % margin (5 px of a 50 px box)
@@ -96,9 +105,9 @@ def test_label_rules():
         "unknown",  # outside the image
         "partner_face",  # a saccade across the face is still on the face
     ]
-    assert (label_targets(track, None) == "unknown").all()
+    assert (label_targets(track, None, TARGET) == "unknown").all()
     # no face-detection frame near a row: unknown
-    far = label_targets(track, faces_table(np.array([0.0, 0.1])), TargetSettings())
+    far = label_targets(track, faces_table(np.array([0.0, 0.1])), TARGET)
     assert far[0] == "partner_face" and (far[3:] == "unknown").all()
 
 

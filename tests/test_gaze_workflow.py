@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from egoinstruct.gaze.check import gaze_errors
+from egoinstruct.gaze.check import GazeFiles, gaze_errors
 from egoinstruct.tables import read_table, table_metadata
 from egoinstruct.visual.features import read_embeddings
 
@@ -46,7 +46,7 @@ def test_gaze_jobs_per_device(tmp_path):
     assert jobs["gaze"] == 4 and jobs["faces"] == 4 and jobs["head_motion"] == 4
     assert jobs["visual_features"] == 6 and jobs["gaze_plot"] == 2
     assert "gaze_debug" not in jobs  # only when asked for
-    _set(workdir, "gaze", debug__enabled=True)
+    _set(workdir, "gaze_debug", enabled=True)
     _set(workdir, "features", roles=["instructor", "learner"])
     jobs = _jobs(snakemake(workdir, "-n", "--quiet", "rules").stdout)
     assert jobs["gaze_debug"] == 2  # the first session's head cameras
@@ -56,13 +56,17 @@ def test_gaze_jobs_per_device(tmp_path):
 @pytest.mark.slow
 def test_gaze_stage_end_to_end_against_the_truth(tmp_path):
     workdir = make_workdir(tmp_path, ["s01", "s02"], duration_s=12)
-    _set(workdir, "gaze", debug__enabled=True, debug__duration_s=3)
+    _set(workdir, "gaze_debug", enabled=True, duration_s=3)
     # this stage's outputs only (other stages have their own tests)
     targets = [f"results/sessions/{s}/{name}" for s in ("s01", "s02") for name in (
         "gaze.png", "visual/exo_gopro.parquet", "gaze_windows/instructor_aria.parquet")]
     targets += [f"results/sessions/s01/gaze_debug/{d}.gif" for d in ("instructor_aria", "learner_aria")]
     snakemake(workdir, "--cores", "2", *targets)
-    errors = gaze_errors(workdir / "results", workdir / "resources" / "demo", ["s01", "s02"])
+    errors = gaze_errors([
+        GazeFiles(s, d, workdir / "results" / "sessions" / s / "gaze" / f"{d}.parquet",
+                  workdir / "resources" / "demo" / s / "truth" / f"frames_{d}.parquet")
+        for s in ("s01", "s02") for d in ("instructor_aria", "learner_aria")
+    ])
     assert len(errors) == 4 and set(errors.layout) == {"gen1_old", "gen1_new", "gen2"}
     exact = errors[errors.layout != "gen1_old"]
     assert (exact.median_px_error < 0.5).all()  # depth from the file or vergence: on the truth

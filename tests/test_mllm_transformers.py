@@ -16,10 +16,12 @@ import pytest
 from egoinstruct.labels import load_labels
 from egoinstruct.mllm.backends import create_backend
 from egoinstruct.mllm.backends.transformers_local import QWEN_OMNI_SYSTEM_PROMPT, build_conversation
-from egoinstruct.mllm.settings import ModelSettings
 from egoinstruct.mllm.stage import build_request
 from egoinstruct.mllm.windows import Utterance, Window, WindowFrame, wav_bytes
 from egoinstruct.paths import LABELS_DIR
+from egoinstruct.settings.mllm import ModelSettings
+
+from mllm_utils import model_settings
 
 STATES = load_labels(LABELS_DIR, "states")
 
@@ -50,7 +52,7 @@ def tiny_model(tmp_path_factory):
 def model(folder, **raw) -> ModelSettings:
     base = {"backend": "transformers", "model_path": str(folder), "modalities": ["text"],
             "prompt_version": "completion-v1", "decoding": "loglik", "max_tokens": 6}
-    return ModelSettings.from_config("tiny", {**base, **raw})
+    return model_settings("tiny", **{**base, **raw})
 
 
 def window() -> Window:
@@ -92,9 +94,8 @@ def test_chat_generation_through_the_chat_template(tiny_model):
 
 
 def test_qwen_omni_conversation_layout():
-    settings = ModelSettings.from_config("q", {"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "q",
-                                               "modalities": ["text", "image", "audio"], "prompt_version": "chat-v1",
-                                               "decoding": "none"})
+    settings = model_settings("q", backend="openai", base_url="http://127.0.0.1:9/v1", model="q",
+                              modalities=["text", "image", "audio"], prompt_version="chat-v1", decoding="none")
     import cv2
 
     jpeg = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()

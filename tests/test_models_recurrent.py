@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from egoinstruct.errors import InputError
 from egoinstruct.models.recurrent import BiGRUClassifier, lengths_from_mask, run_bidirectional
 from egoinstruct.models.segmentation import (
     Sequence,
@@ -149,12 +150,17 @@ def test_registered_with_presets_of_the_full_key_set() -> None:
     paper = resolve_settings("bigru")
     assert (paper["hidden"], paper["num_layers"], paper["learning_rate"], paper["weight_decay"]) == (
         128, 2, 1e-3, 1e-4)
-    demo = resolve_settings("bigru", {"preset": "demo", "hidden": "24"})
-    assert demo["hidden"] == 24 and demo["epochs"] < paper["epochs"]
+    demo = resolve_settings("bigru", {"preset": "demo", "hidden": 24.0})
+    assert demo["hidden"] == 24 and isinstance(demo["hidden"], int) and demo["epochs"] < paper["epochs"]
     model = build_model("bigru", 12, 5, demo)
     assert isinstance(model, BiGRUClassifier) and model.gru.hidden_size == 24
-    with pytest.raises(ValueError, match="num_heads"):
+    # overrides are checked against $defs/bigru_settings of the config schema
+    with pytest.raises(InputError, match=r"baseline settings of 'bigru': num_heads: unknown key"):
         resolve_settings("bigru", {"num_heads": 2})
+    with pytest.raises(InputError, match=r"hidden: '24' is text, not a number; write it without quotes"):
+        resolve_settings("bigru", {"hidden": "24"})
+    with pytest.raises(InputError, match=r"input_dropout: 1 is greater than or equal to the maximum of 1"):
+        resolve_settings("bigru", {"input_dropout": 1})
 
 
 def test_learns_a_task_that_needs_the_future(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from egoinstruct.errors import InputError
 from egoinstruct.models.majority import fit_majority, predict_majority
 from egoinstruct.models.segmentation import Sequence
 from egoinstruct.models.tabular import (
@@ -244,20 +245,26 @@ def test_settings_are_validated() -> None:
     assert paper["preset"] == "paper" and paper["window_s"] == 4.0 and paper["fps"] == 5.0
     assert paper["class_weight"] == "balanced" and paper["validation_fraction"] == 0.0
     assert resolve_tabular_settings(paper) == paper
-    custom = resolve_tabular_settings({"max_iter": "50", "learning_rate": "5e-2",
-                                       "class_weight": None})
-    assert custom["max_iter"] == 50 and custom["learning_rate"] == 0.05
+    custom = resolve_tabular_settings({"max_iter": 50.0, "learning_rate": 5e-2, "class_weight": None})
+    assert custom["max_iter"] == 50 and isinstance(custom["max_iter"], int) and custom["learning_rate"] == 0.05
     assert custom["class_weight"] is None
-    with pytest.raises(ValueError, match=r"unknown tabular setting\(s\) \['n_estimators'\]"):
+    # overrides are checked against $defs/gbdt_settings of the config schema
+    where = r"baseline settings of 'gbdt': "
+    with pytest.raises(InputError, match=where + r"n_estimators: unknown key"):
         resolve_tabular_settings({"n_estimators": 100})
-    with pytest.raises(ValueError, match="integer"):
+    with pytest.raises(InputError, match=where + r"max_iter: 2\.5 is not of type 'integer'"):
         resolve_tabular_settings({"max_iter": 2.5})
-    with pytest.raises(ValueError, match="> 0"):
+    with pytest.raises(InputError, match=where + r"fps: 0 is less than or equal to the minimum of 0"):
         resolve_tabular_settings({"fps": 0})
-    with pytest.raises(ValueError, match="one of"):
+    with pytest.raises(InputError, match=where + r"class_weight: 'inverse' is not allowed; choose one of"):
         resolve_tabular_settings({"class_weight": "inverse"})
-    with pytest.raises(ValueError, match="preset"):
+    with pytest.raises(InputError, match=where + r"preset: 'huge' is not allowed"):
         resolve_tabular_settings({"preset": "huge"})
+    # YAML 1.1 reads 5e-2 (no dot) as text: refused with the fix, never converted silently
+    with pytest.raises(InputError, match=where + r"learning_rate: '5e-2' is text, not a number.*write 5\.0e-4"):
+        resolve_tabular_settings({"learning_rate": "5e-2"})
+    with pytest.raises(InputError, match=where + r"max_features: 1\.5 is greater than the maximum of 1"):
+        resolve_tabular_settings({"max_features": 1.5})
 
 
 def test_wrong_inputs_are_reported(tmp_path: Path) -> None:

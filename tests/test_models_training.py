@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from egoinstruct.errors import InputError
 from egoinstruct.models.losses import (
     IGNORE_INDEX,
     masked_cross_entropy,
@@ -251,18 +252,32 @@ def test_presets_hold_the_published_defaults() -> None:
 
 
 def test_every_setting_can_be_overridden_and_unknown_ones_are_refused() -> None:
-    settings = resolve_settings("asformer", {"preset": "demo", "epochs": "7",
-                                             "learning_rate": "1e-3", "num_layers": 3.0})
+    settings = resolve_settings("asformer", {"preset": "demo", "epochs": 7,
+                                             "learning_rate": 1e-3, "num_layers": 3.0})
     assert settings["epochs"] == 7 and settings["learning_rate"] == 1e-3
     assert settings["num_layers"] == 3 and isinstance(settings["num_layers"], int)
     assert resolve_settings("asformer", settings) == settings  # resolved settings pass through
     assert resolve_settings("mstcn++", {"lr_plateau_factor": 0.5})["lr_plateau_factor"] == 0.5
-    with pytest.raises(ValueError, match="num_stages"):
+    assert resolve_settings("mstcn++", {"lr_plateau_factor": None})["lr_plateau_factor"] is None
+    # overrides are checked against $defs/<model>_settings of the config schema
+    where = r"baseline settings of 'asformer': "
+    with pytest.raises(InputError, match=where + r"num_stages: unknown key; did you mean 'num_layers'"):
         resolve_settings("asformer", {"num_stages": 4})
-    with pytest.raises(ValueError, match="integer"):
+    with pytest.raises(InputError, match=where + r"epochs: 2\.5 is not of type 'integer'"):
         resolve_settings("asformer", {"epochs": 2.5})
-    with pytest.raises(ValueError, match="preset"):
+    with pytest.raises(InputError, match=where + r"epochs: True is not of type 'integer'"):
+        resolve_settings("asformer", {"epochs": True})
+    with pytest.raises(InputError, match=where + r"batch_size: 0 is less than the minimum of 1"):
+        resolve_settings("asformer", {"batch_size": 0})
+    with pytest.raises(InputError, match=where + r"learning_rate: 0 is less than or equal to the minimum of 0"):
+        resolve_settings("asformer", {"learning_rate": 0})
+    with pytest.raises(InputError, match=r"'mstcn\+\+': lr_plateau_factor: 1\.5 is greater than or equal"):
+        resolve_settings("mstcn++", {"lr_plateau_factor": 1.5})
+    with pytest.raises(InputError, match=where + r"preset: 'huge' is not allowed; choose one of 'paper', 'demo'"):
         resolve_settings("asformer", {"preset": "huge"})
+    # YAML 1.1 reads 5e-4 (no dot) as text: refused with the fix, never converted silently
+    with pytest.raises(InputError, match=where + r"learning_rate: '5e-4' is text, not a number.*write 5\.0e-4"):
+        resolve_settings("asformer", {"learning_rate": "5e-4"})
     with pytest.raises(ValueError, match="unknown segmentation model"):
         resolve_settings("tcn")
 

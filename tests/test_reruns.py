@@ -2,9 +2,9 @@
 
 A finished run is simulated cheaply: every output of the DAG is created empty and
 ``snakemake --touch`` records it (with its params and code) as made in DAG order. Each test then
-makes one change — an annotation file, an MLLM prompt template, the frame rate — and reads the job
-list of ``snakemake -n``. The change is undone afterwards (the metadata of a dry run is not written),
-so the tests share one simulated run.
+makes one change — an annotation file, an MLLM prompt template, an MLLM backend module, the
+frame rate — and reads the job list of ``snakemake -n``. The change is undone afterwards (the
+metadata of a dry run is not written), so the tests share one simulated run.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from egoinstruct.codeversion import PACKAGE_DIR
+
 from workflow_utils import make_workdir, snakemake
 
 pytestmark = pytest.mark.slow
@@ -26,6 +28,9 @@ PREPROCESSING = {
     "audio_alignment", "frames", "transcribe", "prosody", "faces", "gaze", "head_motion",
     "visual_features", "gaze_plot",
 }
+# the MLLM inference jobs and what reads their outputs (the target rule `all` is listed whenever anything reruns)
+MLLM_AND_CONSUMERS = {"mllm_predict_steps", "mllm_predict_states", "mllm_summary", "mllm_overview",
+                      "evaluate", "report", "all"}
 
 
 def planned_jobs(workdir: Path) -> list[tuple[str, dict[str, str]]]:
@@ -115,8 +120,25 @@ def test_changed_prompt_template_reruns_only_the_mllm_jobs(finished: Path, resto
     restore_config.write_text(yaml.safe_dump(config, sort_keys=False))
     rules = {rule for rule, _ in planned_jobs(finished)}
     assert {"mllm_predict_steps", "mllm_predict_states"} <= rules
-    assert rules <= {"mllm_predict_steps", "mllm_predict_states", "mllm_summary", "mllm_overview",
-                     "evaluate", "report", "all"}, rules
+    assert rules <= MLLM_AND_CONSUMERS, rules
+
+
+def test_changed_mllm_backend_module_reruns_only_the_mllm_jobs(finished: Path) -> None:
+    # the backends are imported by name (importlib), not by an import statement: the code digest
+    # of the MLLM script must still cover them
+    backend = PACKAGE_DIR / "mllm" / "backends" / "openai_server.py"
+    original = backend.read_bytes()
+    edit = b"\n# a test edit (tests/test_reruns.py), taken out again\n"  # a real edit: the content changes
+    try:
+        backend.write_bytes(original + edit)
+        jobs = planned_jobs(finished)
+    finally:
+        # the original bytes; taking out only our line keeps an edit someone made meanwhile
+        current = backend.read_bytes()
+        backend.write_bytes(current.replace(edit, b"", 1) if edit in current else original)
+    rules = {rule for rule, _ in jobs}
+    assert {"mllm_predict_steps", "mllm_predict_states"} <= rules
+    assert rules <= MLLM_AND_CONSUMERS, rules - MLLM_AND_CONSUMERS
 
 
 def test_changed_frame_rate_reruns_frames_and_their_consumers_only(finished: Path, restore_config: Path) -> None:

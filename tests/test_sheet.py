@@ -98,7 +98,8 @@ def test_annotation_sheet_checks(tmp_path, repo_root):
     ok = write_tsv(tmp_path / "a.tsv", ["session", "procedure", "path"], [["s1", "block_assembly", "x.tsv"]])
     assert len(read_annotation_sheet(ok, labels)) == 1
     bad = write_tsv(tmp_path / "b.tsv", ["session", "procedure", "path"], [["s1", "juggling", "x.tsv"]])
-    with pytest.raises(InputError, match=r"line 2, column procedure = 'juggling': no label set"):
+    with pytest.raises(InputError, match=r"line 2, column procedure = 'juggling': no steps label set .*"
+                                         r"steps_juggling\.yaml; add it"):
         read_annotation_sheet(bad, labels)
     ext = write_tsv(tmp_path / "c.tsv", ["session", "procedure", "path"], [["s1", "block_assembly", "x.txt"]])
     with pytest.raises(InputError, match=r"line 2, column path = 'x.txt'"):

@@ -3,6 +3,7 @@ missing and how to provide it; ``auto`` falls back with one logged line, the str
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pytest
 
 from egoinstruct import hub
 from egoinstruct.errors import MissingModelError
+from egoinstruct.settings.workflow import default_settings
 from egoinstruct.speech import models
-from egoinstruct.speech.diarize import DiarizationSettings, Diarizer
+from egoinstruct.speech.diarize import Diarizer
 
 
 @pytest.fixture
@@ -114,14 +116,19 @@ def test_unreachable_host_is_reported_quickly():
     assert reason is not None and "no-such-host.invalid cannot be reached" in reason
 
 
+def speech_settings(**changes):
+    """The ``speech`` section of config/config.yaml with ``changes``."""
+    return dataclasses.replace(default_settings().speech, **changes)
+
+
 def test_diarization_pyannote_is_an_error_offline(offline):
     with pytest.raises(MissingModelError, match="speech.pyannote_model"):
-        Diarizer(DiarizationSettings(method="pyannote", model_cache_dir=str(offline)))
+        Diarizer(speech_settings(diarization="pyannote", model_cache_dir=str(offline)))
 
 
 def test_diarization_auto_falls_back_with_one_line(offline, caplog):
     with caplog.at_level(logging.WARNING, logger="egoinstruct.speech.diarize"):
-        diarizer = Diarizer(DiarizationSettings(method="auto", model_cache_dir=str(offline)))
+        diarizer = Diarizer(speech_settings(diarization="auto", model_cache_dir=str(offline)))
     assert diarizer.method == "offline"
     lines = [r.getMessage() for r in caplog.records if r.name == "egoinstruct.speech.diarize"]
     assert len(lines) == 1 and "offline diarizer" in lines[0] and "because" in lines[0]
@@ -133,4 +140,4 @@ def test_diarization_offline_never_asks(monkeypatch):
         raise AssertionError("the hub must not be consulted")
 
     monkeypatch.setattr("egoinstruct.speech.diarize.resolve_diarization_model", fail)
-    assert Diarizer(DiarizationSettings(method="offline")).method == "offline"
+    assert Diarizer(speech_settings(diarization="offline")).method == "offline"

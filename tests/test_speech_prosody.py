@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from egoinstruct.settings.speech import ProsodySettings
+from egoinstruct.settings.workflow import defaults_for
 from egoinstruct.speech.prosody import (
-    ProsodySettings,
     TrackFeatures,
     egemaps_tracks,
     grid,
@@ -20,6 +21,7 @@ from egoinstruct.speech.prosody import (
 from egoinstruct.tables import EGEMAPS_SCHEMA, PROSODY_SCHEMA, PROSODY_UTTERANCES_SCHEMA
 
 RATE = 16_000
+SETTINGS = defaults_for(ProsodySettings)  # the ``prosody`` section of config/config.yaml
 
 
 def voice_like(f0_hz: float, seconds: float, level: float = 0.3) -> np.ndarray:
@@ -31,7 +33,7 @@ def voice_like(f0_hz: float, seconds: float, level: float = 0.3) -> np.ndarray:
 @pytest.mark.parametrize("f0_hz", [80.0, 110.0, 200.0, 310.0])
 def test_tone_of_known_pitch_within_one_percent(f0_hz):
     samples = np.concatenate([np.zeros(RATE // 2, np.float32), voice_like(f0_hz, 2.0), np.zeros(RATE // 2, np.float32)])
-    f = track_features(samples, len(samples) / RATE)
+    f = track_features(samples, len(samples) / RATE, SETTINGS)
     assert len(f.t) == 300 and f.t[1] - f.t[0] == pytest.approx(0.01)
     voiced = f.f0_hz[(f.t > 0.6) & (f.t < 2.4)]
     assert np.isfinite(voiced).all()
@@ -42,14 +44,14 @@ def test_tone_of_known_pitch_within_one_percent(f0_hz):
 
 def test_pure_sine_pitch():
     t = np.arange(RATE) / RATE
-    f = track_features(0.2 * np.sin(2 * np.pi * 220.0 * t), 1.0)
+    f = track_features(0.2 * np.sin(2 * np.pi * 220.0 * t), 1.0, SETTINGS)
     assert abs(np.nanmedian(f.f0_hz) / 220.0 - 1) < 0.01
 
 
 def test_intensity_follows_level_and_silence_is_nan():
     quiet, loud = voice_like(150, 1.0, 0.01), voice_like(150, 1.0, 0.1)
     samples = np.concatenate([np.zeros(RATE, np.float32), quiet, loud])
-    f = track_features(samples, 3.0)
+    f = track_features(samples, 3.0, SETTINGS)
     assert not np.isfinite(f.intensity_db[(f.t > 0.1) & (f.t < 0.9)]).any()
     difference = np.nanmedian(f.intensity_db[(f.t > 2.2) & (f.t < 2.8)]) - np.nanmedian(f.intensity_db[(f.t > 1.2) & (f.t < 1.8)])
     assert difference == pytest.approx(20.0, abs=0.5)  # ten times the amplitude
@@ -57,13 +59,13 @@ def test_intensity_follows_level_and_silence_is_nan():
 
 def test_silent_or_empty_track_has_no_features():
     for samples in (np.zeros(RATE * 2, np.float32), np.zeros(10, np.float32)):
-        f = track_features(samples, 2.0)
+        f = track_features(samples, 2.0, SETTINGS)
         assert len(f.t) == 200 and not np.isfinite(f.f0_hz).any() and not np.isfinite(f.intensity_db).any()
 
 
 def test_role_tracks_voiced_only_while_the_role_speaks():
     samples = voice_like(200, 3.0)
-    f = track_features(samples, 3.0)
+    f = track_features(samples, 3.0, SETTINGS)
     turns = pd.DataFrame({"t_start": [0.5, 2.0], "t_end": [1.0, 2.5], "speaker": ["S0", "S1"],
                           "role": ["instructor", "learner"]})
     table = role_tracks({"instructor": f, "learner": f}, turns)
@@ -110,5 +112,5 @@ def test_egemaps_on_the_100hz_grid():
 
 def test_settings_are_used():
     samples = voice_like(90.0, 1.0)
-    f = track_features(samples, 1.0, ProsodySettings(pitch_floor_hz=100.0))
+    f = track_features(samples, 1.0, defaults_for(ProsodySettings, pitch_floor_hz=100.0))
     assert not (np.abs(f.f0_hz[np.isfinite(f.f0_hz)] - 90.0) < 1.0).any()  # 90 Hz is below the floor

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from egoinstruct.demo.speech import VOICES, synthesize
+from egoinstruct.settings.workflow import default_settings
 from egoinstruct.speech.diarize import (
-    OfflineDiarizerSettings,
     SpeakerCount,
     Turn,
     offline_turns,
@@ -23,6 +23,8 @@ from egoinstruct.speech.roles import assign_roles, band_limited, energy_ratio_db
 from egoinstruct.speech.vad import speech_regions
 
 RATE = 16_000
+SPEECH = default_settings().speech  # the ``speech`` section of config/config.yaml
+ROLES = SPEECH.roles
 LINES = [
     ("instructor", "Put the grey plate in the middle of the table."),
     ("learner", "Like this, with the long side towards me?"),
@@ -72,9 +74,9 @@ def role_time_accuracy(turns: list[Turn], roles: dict[str, str], truth: list[tup
 
 
 def diarize(track: np.ndarray, count: SpeakerCount) -> tuple[list[Turn], list[tuple[float, float]], np.ndarray]:
-    regions = speech_regions(track, RATE)
+    regions = speech_regions(track, RATE, SPEECH.vad)
     mel = track_mel(track)
-    return offline_turns(mel, regions, count, OfflineDiarizerSettings()), regions, mel
+    return offline_turns(mel, regions, count, SPEECH.offline_diarizer), regions, mel
 
 
 def test_speaker_count_from_roles():
@@ -88,7 +90,7 @@ def test_two_speakers_energy_ratio_roles(clips):
     tracks = mix(parts, duration)
     turns, regions, mel = diarize(tracks["instructor"], SpeakerCount(num=2))
     assert len({t.speaker for t in turns}) == 2
-    decisions = assign_roles(turns, speaker_centroids(mel, turns), tracks)
+    decisions = assign_roles(turns, speaker_centroids(mel, turns), tracks, ROLES)
     assert {d.method for d in decisions.values()} == {"energy_ratio"}
     assert sorted(d.role for d in decisions.values()) == ["instructor", "learner"]
     assert all(abs(abs(d.evidence) - 10.0) < 2.0 for d in decisions.values())
@@ -102,7 +104,7 @@ def test_one_speaker_session_is_one_speaker_and_one_role(clips):
     tracks = mix(only, duration)
     turns, regions, mel = diarize(tracks["instructor"], SpeakerCount(num=2))
     assert turns and len({t.speaker for t in turns}) == 1  # two clusters of one voice are merged
-    decisions = assign_roles(turns, speaker_centroids(mel, turns), tracks)
+    decisions = assign_roles(turns, speaker_centroids(mel, turns), tracks, ROLES)
     assert [d.role for d in decisions.values()] == ["learner"]
 
 
@@ -112,7 +114,7 @@ def test_overlapping_speech_does_not_crash(clips):
     turns, regions, mel = diarize(tracks["instructor"], SpeakerCount(num=2))
     assert turns and all(t.end > t.start for t in turns)
     assert all(a.end <= b.start + 1e-9 for a, b in zip(turns, turns[1:], strict=False))  # one at a time
-    decisions = assign_roles(turns, speaker_centroids(mel, turns), tracks)
+    decisions = assign_roles(turns, speaker_centroids(mel, turns), tracks, ROLES)
     assert set(d.role for d in decisions.values()) <= {"instructor", "learner", "unknown"}
 
 
@@ -121,7 +123,7 @@ def test_only_one_device_has_audio_uses_voice_similarity(clips):
     tracks = mix(parts, duration)
     tracks["learner"] = np.zeros_like(tracks["learner"])  # the learner's glasses recorded nothing
     turns, regions, mel = diarize(tracks["instructor"], SpeakerCount(num=2))
-    decisions = assign_roles(turns, speaker_centroids(mel, turns), tracks, {"instructor": regions})
+    decisions = assign_roles(turns, speaker_centroids(mel, turns), tracks, ROLES, {"instructor": regions})
     assert {d.method for d in decisions.values()} == {"embedding"}
     roles = {s: d.role for s, d in decisions.items()}
     assert sorted(roles.values()) == ["instructor", "learner"]
@@ -133,7 +135,7 @@ def test_no_wearer_audio_gives_unknown(clips):
     tracks = mix(parts, duration)
     turns, _, mel = diarize(tracks["instructor"], SpeakerCount(num=2))
     silent = {role: np.zeros_like(t) for role, t in tracks.items()}
-    decisions = assign_roles(turns, {}, silent)
+    decisions = assign_roles(turns, {}, silent, ROLES)
     assert {d.role for d in decisions.values()} == {"unknown"}
     assert all("no wearer's device has audio" in d.reason for d in decisions.values())
 
@@ -144,6 +146,6 @@ def test_equal_levels_are_undecided_by_energy():
     filtered = {"instructor": band_limited(noise), "learner": band_limited(noise)}
     assert abs(energy_ratio_db(filtered, 0.5, 1.5)) < 1e-6
     turns = [Turn(0.5, 1.5, "SPEAKER_00")]
-    decisions = assign_roles(turns, {}, {"instructor": noise, "learner": noise.copy()})
+    decisions = assign_roles(turns, {}, {"instructor": noise, "learner": noise.copy()}, ROLES)
     assert decisions["SPEAKER_00"].role == "unknown"
     assert "below 3.0 dB" in decisions["SPEAKER_00"].reason

@@ -6,22 +6,23 @@ Silence and the configuration run in the fast suite; whatever loads Whisper is m
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import jiwer
 import numpy as np
 import pytest
-import yaml
 
+from egoinstruct.config import read_config_file
 from egoinstruct.demo.speech import VOICES, synthesize
 from egoinstruct.errors import InputError, MissingModelError
 from egoinstruct.paths import REPO_ROOT
+from egoinstruct.settings.workflow import default_settings, load_settings
 from egoinstruct.speech import session as speech_session
 from egoinstruct.speech.quality import normalise_words
 from egoinstruct.speech.session import (
     SessionAudio,
     SpeechModels,
-    settings_from_config,
     transcribe_session,
 )
 from egoinstruct.tables import SPEAKER_TURNS_SCHEMA, TRANSCRIPT_SCHEMA
@@ -39,9 +40,16 @@ ROLES = {"instructor_aria": "instructor", "learner_aria": "learner", "exo_gopro"
 
 
 def config_settings(**overrides):
-    speech = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())["speech"]
-    speech.update(overrides)
-    return settings_from_config(speech)
+    """The ``speech`` section of config/config.yaml with ``overrides`` (plain config values),
+    checked as the workflow checks a configuration (schema, then typed settings)."""
+    config = read_config_file(REPO_ROOT / "config" / "config.yaml")
+    config["speech"].update(overrides)
+    return load_settings(config, "config/config.yaml").speech
+
+
+def speech_settings(**changes):
+    """The default ``speech`` section (typed) with ``changes``."""
+    return dataclasses.replace(default_settings().speech, **changes)
 
 
 def build_session(clips, lines=LINES, gap_s=0.6, lead_s=0.7, partner_db=-10.0, silent=()) -> tuple[SessionAudio, list]:
@@ -74,9 +82,9 @@ def wer(placed, transcript) -> float:
 
 def test_config_section_builds_settings():
     settings = config_settings()
-    assert settings.source == "reference" and settings.asr.align == "auto"
-    assert settings.vad.max_region_s == settings.asr.chunk_size_s
-    assert config_settings(align=False).asr.align == "off"  # YAML 1.1 reads `off` as false
+    assert settings == default_settings().speech
+    assert settings.source == "reference" and settings.align == "auto"
+    assert config_settings(align=False).align == "off"  # YAML 1.1 reads `off` as false
     with pytest.raises(InputError, match="unknown key"):
         config_settings(roles={"min_ratio_db": 3, "nonsense": 1})
     with pytest.raises(InputError, match="speech.source"):
@@ -90,7 +98,7 @@ def test_silence_only_gives_empty_tables_and_a_warning(monkeypatch, caplog):
     monkeypatch.setattr(speech_session, "SpeechModels", no_models)
     silent = {d: np.zeros(RATE * 5, np.float32) for d in ROLES}
     with caplog.at_level(logging.WARNING):
-        result = transcribe_session(SessionAudio("quiet", silent, dict(ROLES), "instructor_aria"), config_settings())
+        result = transcribe_session(SessionAudio("quiet", silent, dict(ROLES), "instructor_aria"), speech_settings())
     assert result.transcript.num_rows == 0 and result.transcript.schema.equals(TRANSCRIPT_SCHEMA)
     assert result.turns.num_rows == 0 and result.turns.schema.equals(SPEAKER_TURNS_SCHEMA)
     assert result.quality["warnings"] and "no device has audio" in result.quality["warnings"][0]
@@ -99,16 +107,26 @@ def test_silence_only_gives_empty_tables_and_a_warning(monkeypatch, caplog):
 
 def test_noise_only_gives_empty_tables(monkeypatch):
     monkeypatch.setattr(speech_session, "SpeechModels", None)
+    limits = []
+    regions = speech_session.speech_regions
+
+    def recorded_regions(samples, rate_hz, vad, max_region_s):
+        limits.append(max_region_s)
+        return regions(samples, rate_hz, vad, max_region_s)
+
+    monkeypatch.setattr(speech_session, "speech_regions", recorded_regions)
     rng = np.random.default_rng(0)
     noise = {d: (rng.standard_normal(RATE * 5) * 1e-3).astype(np.float32) for d in ROLES}
-    result = transcribe_session(SessionAudio("hiss", noise, dict(ROLES), "instructor_aria"), config_settings())
+    settings = speech_settings()
+    result = transcribe_session(SessionAudio("hiss", noise, dict(ROLES), "instructor_aria"), settings)
     assert result.transcript.num_rows == 0 and "no speech found" in result.quality["warnings"][0]
+    assert limits and set(limits) == {settings.asr.chunk_size_s}  # VAD regions fit one ASR chunk
 
 
 def test_silent_session_still_reports_a_missing_model(tmp_path):
     silent = {d: np.zeros(RATE, np.float32) for d in ROLES}
-    settings = config_settings(asr={**yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())["speech"]["asr"],
-                                    "model": str(tmp_path / "nowhere")})
+    default = default_settings().speech
+    settings = speech_settings(asr=dataclasses.replace(default.asr, model=str(tmp_path / "nowhere")))
     with pytest.raises(MissingModelError, match="does not exist"):
         transcribe_session(SessionAudio("quiet", silent, dict(ROLES), "instructor_aria"), settings)
 
@@ -123,13 +141,13 @@ def clips():
 
 @pytest.fixture(scope="module")
 def models():
-    return SpeechModels(config_settings(diarization="offline"), threads=2)
+    return SpeechModels(speech_settings(diarization="offline"), threads=2)
 
 
 @pytest.mark.slow
 def test_two_people(clips, models):
     audio, placed = build_session(clips)
-    result = transcribe_session(audio, config_settings(diarization="offline"), models=models)
+    result = transcribe_session(audio, speech_settings(diarization="offline"), models=models)
     q = result.quality
     assert q["diarization"]["method"] == "offline" and q["diarization"]["n_speakers"] == 2
     # speed is measured by bench/bench_transcribe.py, not asserted here (machine load varies)
@@ -148,7 +166,7 @@ def test_two_people(clips, models):
 def test_one_speaker_session(clips, models):
     lines = [(role, text) for role, text in LINES if role == "instructor"]
     audio, placed = build_session([c for (role, _), c in zip(LINES, clips, strict=True) if role == "instructor"], lines)
-    result = transcribe_session(audio, config_settings(diarization="offline"), models=models)
+    result = transcribe_session(audio, speech_settings(diarization="offline"), models=models)
     assert result.quality["diarization"]["n_speakers"] == 1
     assert set(result.transcript.column("role").to_pylist()) == {"instructor"}
     assert set(result.turns.column("role").to_pylist()) == {"instructor"}
@@ -158,7 +176,7 @@ def test_one_speaker_session(clips, models):
 @pytest.mark.slow
 def test_overlapping_speech_does_not_crash(clips, models):
     audio, _ = build_session(clips, gap_s=-1.0, lead_s=1.5)
-    result = transcribe_session(audio, config_settings(diarization="offline"), models=models)
+    result = transcribe_session(audio, speech_settings(diarization="offline"), models=models)
     assert result.transcript.num_rows > 0 and result.transcript.schema.equals(TRANSCRIPT_SCHEMA)
     starts = result.transcript.column("t_start").to_pylist()
     assert starts == sorted(starts)
@@ -167,7 +185,7 @@ def test_overlapping_speech_does_not_crash(clips, models):
 @pytest.mark.slow
 def test_only_the_instructors_glasses_recorded(clips, models):
     audio, _ = build_session(clips, silent=("learner_aria",))
-    result = transcribe_session(audio, config_settings(diarization="offline"), models=models)
+    result = transcribe_session(audio, speech_settings(diarization="offline"), models=models)
     methods = {r["method"] for r in result.quality["roles"].values()}
     assert methods == {"embedding"}
     assert sorted(r["role"] for r in result.quality["roles"].values()) == ["instructor", "learner"]
@@ -176,7 +194,7 @@ def test_only_the_instructors_glasses_recorded(clips, models):
 @pytest.mark.slow
 def test_wearers_source_keeps_each_word_from_its_speakers_device(clips, models):
     audio, placed = build_session(clips)
-    result = transcribe_session(audio, config_settings(diarization="offline", source="wearers"), models=models)
+    result = transcribe_session(audio, speech_settings(diarization="offline", source="wearers"), models=models)
     rows = result.transcript.to_pylist()
     assert result.quality["transcribed_devices"] == ["instructor_aria", "learner_aria"]
     assert all(r["source_device"] == f"{r['role']}_aria" for r in rows)
@@ -200,16 +218,16 @@ def test_whisper_word_times_reuse_the_decoders_encoder_output(clips, models):
 @pytest.mark.slow
 def test_alignment_required_offline_stops_with_how_to(monkeypatch, models, tmp_path):
     from egoinstruct import hub
-    from egoinstruct.speech.asr import AsrSettings, Transcriber
+    from egoinstruct.speech.asr import Transcriber
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     hub._connect_reason.cache_clear()
     transcriber = Transcriber.__new__(Transcriber)  # share the loaded Whisper; only alignment differs
     transcriber.__dict__.update(models.transcriber.__dict__)
-    transcriber.settings = AsrSettings(align="required")
+    transcriber.speech = dataclasses.replace(models.transcriber.speech, align="required")
     transcriber._aligners = {}
     with pytest.raises(MissingModelError, match="WAV2VEC2_ASR_BASE_960H.*cannot be downloaded now.*save it as"):
         transcriber.aligner("en")
-    transcriber.settings = AsrSettings(align="auto")
+    transcriber.speech = dataclasses.replace(models.transcriber.speech, align="auto")
     assert "HF_HUB_OFFLINE is set" in transcriber.aligner("en")

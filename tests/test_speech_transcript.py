@@ -10,13 +10,20 @@ import pandas as pd
 import pytest
 
 from egoinstruct.io import write_json
+from egoinstruct.settings.speech import UtteranceSettings
+from egoinstruct.settings.workflow import defaults_for
 from egoinstruct.speech.asr import AsrResult, Word, _alignment_groups, padded_regions
 from egoinstruct.speech.diarize import Turn
 from egoinstruct.speech.io import write_table
-from egoinstruct.speech.quality import normalise_words, role_accuracy, speech_errors, speech_summary
+from egoinstruct.speech.quality import (
+    SpeechFiles,
+    normalise_words,
+    role_accuracy,
+    speech_errors,
+    speech_summary,
+)
 from egoinstruct.speech.transcript import (
     SourcedWord,
-    UtteranceSettings,
     assign_word_speakers,
     order_words,
     transcript_table,
@@ -24,6 +31,8 @@ from egoinstruct.speech.transcript import (
     utterances,
 )
 from egoinstruct.tables import SPEAKER_TURNS_SCHEMA, TRANSCRIPT_SCHEMA, read_table
+
+UTTERANCES = defaults_for(UtteranceSettings)  # speech.utterances of config/config.yaml
 
 
 def words(*items: tuple[str, float, float]) -> list[SourcedWord]:
@@ -43,7 +52,7 @@ def test_utterances_split_on_speaker_pause_and_sentence_end():
                ("wait", 1.15, 1.3), ("now", 2.0, 2.2), ("Yes", 2.3, 2.5))
     for w, speaker in zip(ws, ["A", "A", "A", "A", "A", "A", "B"], strict=True):
         w.speaker = speaker
-    utts = utterances(order_words(ws), UtteranceSettings(max_pause_s=0.5, sentence_pause_s=0.15))
+    utts = utterances(order_words(ws), defaults_for(UtteranceSettings, max_pause_s=0.5, sentence_pause_s=0.15))
     assert [" ".join(w.word.word for w in u.words) for u in utts] == ["Put it here.", "Then wait", "now", "Yes"]
     assert [u.speaker for u in utts] == ["A", "A", "A", "B"]
     assert utts[0].t_start == 0.0 and utts[0].t_end == 0.7
@@ -53,7 +62,7 @@ def test_untimed_leading_word_joins_the_next_utterance():
     ws = words(("Two", math.nan, math.nan), ("blocks", 0.5, 0.9))
     for w in ws:
         w.speaker = "A"
-    utts = utterances(order_words(ws))
+    utts = utterances(order_words(ws), UTTERANCES)
     assert len(utts) == 1 and [w.word.word for w in utts[0].words] == ["Two", "blocks"]
 
 
@@ -61,12 +70,12 @@ def test_tables_follow_the_schemas_and_keep_nan():
     ws = words(("Hi", 0.0, 0.3), ("there", math.nan, math.nan))
     for w in ws:
         w.speaker = "SPEAKER_00"
-    table = transcript_table(utterances(ws), {"SPEAKER_00": "instructor"}, "en")
+    table = transcript_table(utterances(ws, UTTERANCES), {"SPEAKER_00": "instructor"}, "en")
     assert table.schema.equals(TRANSCRIPT_SCHEMA)
     row = table.to_pylist()[0]
     assert row["text"] == "Hi there" and row["role"] == "instructor" and math.isnan(row["energy_ratio_db"])
     assert math.isnan(row["words"][1]["t_start"]) and row["confidence"] == pytest.approx(0.9)
-    ja = transcript_table(utterances(words(("取", 0.0, 0.1), ("る", 0.1, 0.2))), {}, "ja").to_pylist()[0]
+    ja = transcript_table(utterances(words(("取", 0.0, 0.1), ("る", 0.1, 0.2)), UTTERANCES), {}, "ja").to_pylist()[0]
     assert ja["text"] == "取る" and ja["role"] == "unknown"
     empty = transcript_table([], {}, None)
     assert empty.num_rows == 0 and empty.schema.equals(TRANSCRIPT_SCHEMA)
@@ -125,12 +134,14 @@ def test_speech_errors_against_a_truth_table(tmp_path):
     turns = [Turn(0.5, 1.5, "SPEAKER_00"), Turn(2.0, 3.0, "SPEAKER_01")]
     assign_word_speakers(ws, turns)
     roles = {"SPEAKER_00": "instructor", "SPEAKER_01": "learner"}
-    write_table(base / "transcript.parquet", transcript_table(utterances(ws), roles, "en"), "transcript", {"session": "s01"})
+    write_table(base / "transcript.parquet", transcript_table(utterances(ws, UTTERANCES), roles, "en"), "transcript", {"session": "s01"})
     write_table(base / "speaker_turns.parquet", turns_table(turns, roles), "speaker_turns", {"session": "s01"})
     write_json(base / "transcript.json", {"diarization": {"n_speakers": 2, "method": "offline"},
                                           "alignment": {"method": "whisper"}, "unaligned_word_share": 0.0, "rtf": 0.1})
     assert read_table(base / "transcript.parquet", "transcript").num_rows == 2
-    errors = speech_errors(results, demo, ["s01"])
+    files = SpeechFiles("s01", demo / "s01" / "truth" / "dialogue.tsv", base / "transcript.parquet",
+                        base / "speaker_turns.parquet", base / "transcript.json")
+    errors = speech_errors([files])
     row = errors.iloc[0]
     assert row.ref_words == 6 and row.word_errors == 1 and row.wer == pytest.approx(1 / 6)
     assert row.der == pytest.approx(0.0) and row.role_accuracy == pytest.approx(1.0)

@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from egoinstruct.speech.quality import speech_errors
+from egoinstruct.speech.quality import SpeechFiles, speech_errors
 from egoinstruct.tables import read_table, table_metadata
 
 from workflow_utils import make_workdir, snakemake
@@ -20,11 +20,12 @@ def _jobs(stdout: str) -> dict[str, int]:
                                                    for line in table.splitlines()) if m}
 
 
-def _set_speech(workdir, **changes):
+def _set_config(workdir, **changes):
+    """Set config keys given as dotted paths (``prosody.opensmile``)."""
     path = workdir / "config" / "config.yaml"
     config = yaml.safe_load(path.read_text())
     for key, value in changes.items():
-        section = config["speech"]
+        section = config
         *parents, leaf = key.split(".")
         for parent in parents:
             section = section[parent]
@@ -36,7 +37,7 @@ def test_dry_run_has_one_speech_job_per_session(tmp_path):
     workdir = make_workdir(tmp_path, ["s01", "s02"])
     jobs = _jobs(snakemake(workdir, "-n").stdout)
     assert jobs["transcribe"] == 2 and jobs["prosody"] == 2 and "egemaps" not in jobs
-    _set_speech(workdir, **{"prosody.opensmile": True})
+    _set_config(workdir, **{"prosody.opensmile": True})
     jobs = _jobs(snakemake(workdir, "-n").stdout)
     assert jobs["egemaps"] == 2
 
@@ -44,7 +45,7 @@ def test_dry_run_has_one_speech_job_per_session(tmp_path):
 @pytest.mark.slow
 def test_speech_stage_on_a_demo_session(tmp_path):
     workdir = make_workdir(tmp_path, ["s01"], duration_s=20)
-    _set_speech(workdir, **{"prosody.opensmile": True})
+    _set_config(workdir, **{"prosody.opensmile": True})
     base = "results/sessions/s01"
     snakemake(workdir, "--cores", "2", f"{base}/speech.png", f"{base}/egemaps.parquet")
     results = workdir / base
@@ -56,5 +57,7 @@ def test_speech_stage_on_a_demo_session(tmp_path):
     for kind in ("prosody", "prosody_utterances", "egemaps", "speaker_turns"):
         assert read_table(results / f"{kind}.parquet", kind).num_rows > 0
     assert (results / "speech.png").stat().st_size > 10_000
-    errors = speech_errors(workdir / "results", workdir / "resources" / "demo", ["s01"]).iloc[0]
+    files = SpeechFiles("s01", workdir / "resources" / "demo" / "s01" / "truth" / "dialogue.tsv",
+                        results / "transcript.parquet", results / "speaker_turns.parquet", results / "transcript.json")
+    errors = speech_errors([files]).iloc[0]
     assert errors.role_accuracy >= 0.95 and errors.wer < 0.35 and errors.der_collar < 0.1

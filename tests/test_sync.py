@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from egoinstruct.errors import InputError
+from egoinstruct.settings.ingest import SyncSettings
+from egoinstruct.settings.workflow import defaults_for
 from egoinstruct.sync import (
-    SyncSettings,
     alignment_report,
     estimate_drift,
     estimate_offset,
@@ -12,6 +13,9 @@ from egoinstruct.sync import (
 )
 
 RATE = 16000
+# config/config.yaml's sync section; low confidence is an error unless a test says warn
+SETTINGS = defaults_for(SyncSettings, on_low_confidence="error")
+WARN = defaults_for(SyncSettings, on_low_confidence="warn")
 
 
 def _world(seconds, seed=0):
@@ -34,7 +38,7 @@ def test_recovers_known_offsets(device_start):
     reference_start = 2.0
     reference = _record(world, reference_start, 60, 1)
     device = _record(world, device_start, 60, 2)
-    estimate = estimate_offset(reference, device, RATE)
+    estimate = estimate_offset(reference, device, RATE, SETTINGS)
     # t_session = t_device + offset; the device started (device_start - reference_start) later
     assert estimate.offset_s == pytest.approx(device_start - reference_start, abs=1 / RATE)
     assert estimate.confidence_psr > 20
@@ -43,9 +47,9 @@ def test_recovers_known_offsets(device_start):
 def test_lag_beyond_max_lag_is_not_found():
     world = _world(90)
     reference, device = _record(world, 0.0, 40, 1), _record(world, 20.0, 40, 2)
-    ok = estimate_offset(reference, device, RATE, SyncSettings(max_lag_s=30))
+    ok = estimate_offset(reference, device, RATE, defaults_for(SyncSettings, max_lag_s=30))
     assert ok.offset_s == pytest.approx(20.0, abs=1e-3)
-    limited = estimate_offset(reference, device, RATE, SyncSettings(max_lag_s=5))
+    limited = estimate_offset(reference, device, RATE, defaults_for(SyncSettings, max_lag_s=5))
     assert abs(limited.offset_s - 20.0) > 1 and limited.confidence_psr < 8
 
 
@@ -55,16 +59,16 @@ def test_drift_is_measured_on_long_recordings():
     ppm = 40.0
     t_device = np.arange(600 * RATE) / RATE
     device = np.interp((1.5 + t_device * (1 + ppm * 1e-6)) * RATE, np.arange(len(world)), world).astype(np.float32)
-    result = sync_device("d", "learner", "r", reference, device, RATE, None)
+    result = sync_device("d", "learner", "r", reference, device, RATE, None, SETTINGS)
     assert result.drift_ppm == pytest.approx(ppm, abs=3)
     assert result.offset_s == pytest.approx(0.5, abs=2e-3)
-    short = estimate_drift(reference[: 60 * RATE], device[: 60 * RATE], RATE, 0.5)
+    short = estimate_drift(reference[: 60 * RATE], device[: 60 * RATE], RATE, 0.5, SETTINGS)
     assert short["applied"] is False and short["drift_ppm"] == 0.0
 
 
 def test_reference_and_sheet_offsets():
-    assert sync_device("r", "instructor", "r", None, None, RATE, None).method == "reference"
-    given = sync_device("d", "exo", "r", None, None, RATE, sheet_offset_s=-1.25)
+    assert sync_device("r", "instructor", "r", None, None, RATE, None, SETTINGS).method == "reference"
+    given = sync_device("d", "exo", "r", None, None, RATE, sheet_offset_s=-1.25, settings=SETTINGS)
     assert given.method == "sheet_offset" and given.offset_s == -1.25
 
 
@@ -72,16 +76,16 @@ def test_non_overlapping_audio_is_a_clear_error_or_flag():
     world = _world(200)
     reference, device = _record(world, 0.0, 60, 1), _record(world, 120.0, 60, 2)
     with pytest.raises(InputError, match=r"matches the reference r only weakly .*offset_s column"):
-        sync_device("d", "learner", "r", reference, device, RATE, None, where="sheet.tsv: session s1")
-    flagged = sync_device("d", "learner", "r", reference, device, RATE, None, on_low_confidence="warn")
+        sync_device("d", "learner", "r", reference, device, RATE, None, SETTINGS, where="sheet.tsv: session s1")
+    flagged = sync_device("d", "learner", "r", reference, device, RATE, None, WARN)
     assert flagged.low_confidence and "weakly" in flagged.message
 
 
 def test_device_without_audio():
     reference = _record(_world(70), 0.0, 60, 1)
     with pytest.raises(InputError, match="d has no usable audio.*offset_s"):
-        sync_device("d", "exo", "r", reference, None, RATE, None)
-    silent = sync_device("d", "exo", "r", reference, np.zeros(RATE, np.float32), RATE, None, on_low_confidence="warn")
+        sync_device("d", "exo", "r", reference, None, RATE, None, SETTINGS)
+    silent = sync_device("d", "exo", "r", reference, np.zeros(RATE, np.float32), RATE, None, WARN)
     assert silent.method == "unsynchronised" and silent.low_confidence
 
 
@@ -90,12 +94,12 @@ def test_alignment_report_and_summary():
     reference = _record(world, 0.0, 60, 1)
     aligned = _record(world, 0.0, 60, 2)
     late = _record(world, 0.02, 60, 3)  # 20 ms misaligned
-    report = alignment_report("r", {"r": reference, "a": aligned, "b": late, "c": np.zeros(10)}, RATE)
+    report = alignment_report("r", {"r": reference, "a": aligned, "b": late, "c": np.zeros(10)}, RATE, SETTINGS)
     assert abs(report["devices"]["a"]["residual_lag_s"]) < 1e-4
     assert report["devices"]["b"]["residual_lag_s"] == pytest.approx(0.02, abs=1e-4)
     assert report["devices"]["c"]["residual_lag_s"] is None
-    devices = [sync_device("r", "instructor", "r", reference, reference, RATE, None).to_dict(),
-               sync_device("b", "learner", "r", reference, late, RATE, None).to_dict()]
+    devices = [sync_device("r", "instructor", "r", reference, reference, RATE, None, SETTINGS).to_dict(),
+               sync_device("b", "learner", "r", reference, late, RATE, None, SETTINGS).to_dict()]
     summary = session_sync_summary("s1", "r", 60.0, devices)
     assert summary["devices"]["b"]["offset_s"] == pytest.approx(0.02, abs=1e-4)
     assert summary["min_confidence_psr"] == devices[1]["confidence_psr"]
@@ -105,6 +109,6 @@ def test_inverted_polarity_microphone():
     world = _world(90)
     reference = _record(world, 2.0, 60, 1)
     inverted = -_record(world, 3.25, 60, 2)
-    estimate = estimate_offset(reference, inverted, RATE)
+    estimate = estimate_offset(reference, inverted, RATE, SETTINGS)
     assert estimate.offset_s == pytest.approx(1.25, abs=1 / RATE)
     assert estimate.confidence_psr > 20

@@ -9,6 +9,8 @@ from egoinstruct.errors import InputError
 from egoinstruct.gaze.mps import write_mps_eye_gaze
 from egoinstruct.media.ffmpeg import ffmpeg_executable
 from egoinstruct.media.probe import probe_media
+from egoinstruct.settings.validation import AnnotationChecks
+from egoinstruct.settings.workflow import defaults_for
 from egoinstruct.sheet import read_recordings
 from egoinstruct.validate import inputs_overview, probe_device, validate_session
 
@@ -47,7 +49,10 @@ def _session(tmp_path, media, rows=None, annotations=None):
 
 def _validate(session, recordings, ann, labels_dir="resources/labels", sheet_path="r.tsv"):
     probes = [probe_device(rows, sheet_path) for _, rows in recordings.groupby("device", sort=False)]
-    return validate_session(session, probes, ann, labels_dir)
+    rows = ann[ann.session == session]
+    procedure = rows.procedure.iloc[0] if len(rows) else None
+    return validate_session(session, probes, list(rows.path), procedure, labels_dir, "instructor",
+                            defaults_for(AnnotationChecks))
 
 
 def test_probe_reports_streams(media):
@@ -73,6 +78,25 @@ def test_validate_session_inventory(tmp_path, media, repo_root):
     assert any("exo has no audio" in w and "offset_s" in w for w in probe["warnings"])
     overview = inputs_overview([probe])
     assert list(overview.device) == ["ins", "lea", "exo"] and overview.reference.tolist() == [True, False, False]
+
+
+def test_every_annotation_file_of_a_session_is_checked(tmp_path, media, repo_root):
+    recordings, _ = _session(tmp_path, media)
+    header = ["session", "tier", "t_start", "t_end", "label"]
+    steps = write_tsv(tmp_path / "steps.tsv", header, [["s1", "steps", 0, 6, "background"]])
+    states = write_tsv(tmp_path / "states.tsv", header, [["s1", "states", 0, 3, "instructor_explains"],
+                                                        ["s1", "states", 3, 6, "silent_work"]])
+    probes = [probe_device(rows, "r.tsv") for _, rows in recordings.groupby("device", sort=False)]
+    labels = repo_root / "resources" / "labels"
+    checks = defaults_for(AnnotationChecks)
+    probe = validate_session("s1", probes, [str(steps), str(states)], "block_assembly", labels, "learner", checks)
+    assert probe["reference_device"] == "lea"  # the configured reference role
+    assert probe["annotations"]["paths"] == [str(steps), str(states)]
+    assert {t: v["n_segments"] for t, v in probe["annotations"]["tiers"].items()} == {"steps": 1, "states": 2}
+    # a bad label in the second file is found as well
+    bad = write_tsv(tmp_path / "bad.tsv", header, [["s1", "states", 0, 6, "juggling"]])
+    with pytest.raises(InputError, match=r"bad\.tsv.*juggling"):
+        validate_session("s1", probes, [str(steps), str(bad)], "block_assembly", labels, "instructor", checks)
 
 
 def test_unreadable_video_names_file_and_line(tmp_path, media):

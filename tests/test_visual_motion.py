@@ -10,11 +10,13 @@ import pytest
 from PIL import Image
 
 from egoinstruct.camera import CameraModel
+from egoinstruct.clock import DeviceClock, Span
 from egoinstruct.errors import InputError
-from egoinstruct.gaze.track import Span
+from egoinstruct.settings.gaze import GazeDebugSettings
+from egoinstruct.settings.visual import HeadMotionSettings
+from egoinstruct.settings.workflow import defaults_for
 from egoinstruct.visual.debug import write_debug_gif
 from egoinstruct.visual.motion import (
-    MotionSettings,
     device_head_motion,
     find_mps_trajectory,
     flow_angle_deg,
@@ -24,6 +26,14 @@ from egoinstruct.visual.motion import (
 
 FPS = 15
 SPEED_PX = 4  # image pixels per frame the scene moves right (the head turns left)
+
+
+def motion_settings(fps: float = 10, method: str = "auto") -> HeadMotionSettings:
+    return defaults_for(HeadMotionSettings, fps=fps, method=method, flow_width=160)
+
+
+def clock(offset_s: float, session_duration_s: float) -> DeviceClock:
+    return DeviceClock(device="d", offset_s=offset_s, drift_ppm=0.0, session_duration_s=session_duration_s)
 
 
 def panning_video(path: Path, seconds: float = 2.0, width: int = 320, height: int = 240) -> Path:
@@ -50,7 +60,8 @@ def panning_video(path: Path, seconds: float = 2.0, width: int = 320, height: in
 def test_optical_flow_recovers_a_pan(tmp_path):
     video = panning_video(tmp_path / "pan.mp4")
     cam = CameraModel("pinhole", 320, 240, (250.0, 250.0, 159.5, 119.5))
-    motion, method = device_head_motion(video, 0.0, 0.0, 2.0, 2.0, MotionSettings(fps=FPS, method="video"),
+    motion, method = device_head_motion(video, clock(0.0, 2.0), video_duration_s=2.0,
+                                        settings=motion_settings(fps=FPS, method="video"),
                                         camera=cam)
     assert method == "video" and np.isnan(motion.flow_dx_px_s.iloc[0])
     moving = motion[(motion.t > 0.1) & (motion.t < 0.9)]
@@ -95,22 +106,24 @@ def test_trajectory_beside_the_gaze_folder(tmp_path):
     samples = read_mps_trajectory(path)
     assert samples.linear_speed_m_s.iloc[0] == pytest.approx(0.5)
     # device clock starts 0.2 s after the trajectory; the device is 1.0 s late on the session clock
-    motion = trajectory_head_motion(path, 10_200_000, 1.0, Span(1.0, 2.5), MotionSettings(fps=10))
+    motion = trajectory_head_motion(path, clock(1.0, 10.0), 10_200_000, Span(1.0, 2.5), motion_settings(fps=10))
     assert np.allclose(motion.t, np.arange(10, 25) / 10)  # [1.0, 2.5)
     # session t = 1.0 + (ts − 10.2 s); the turn starts at ts = 11 s -> session 1.8 s
     assert motion.set_index("t").angular_speed_deg_s.loc[1.5] == pytest.approx(0.0)
     assert motion.set_index("t").angular_speed_deg_s.loc[2.2] == pytest.approx(np.degrees(0.5))
     assert motion.flow_dx_px_s.isna().all()
-    chosen, method = device_head_motion("v.mp4", 1.0, 0.0, 1.5, 10.0, MotionSettings(fps=10), trajectory=path,
-                                        clock_start_us=10_200_000)
+    chosen, method = device_head_motion("v.mp4", clock(1.0, 10.0), video_duration_s=1.5, settings=motion_settings(fps=10),
+                                        trajectory=path,
+                                        capture_start_us=10_200_000)
     assert method == "trajectory" and len(chosen) == len(motion)
     with pytest.raises(InputError, match="do not overlap"):
-        trajectory_head_motion(path, 60_000_000, 1.0, Span(1.0, 2.5), MotionSettings(fps=10))
+        trajectory_head_motion(path, clock(1.0, 10.0), 60_000_000, Span(1.0, 2.5), motion_settings(fps=10))
 
 
 def test_trajectory_problems_are_explained(tmp_path):
     with pytest.raises(InputError, match="no MPS slam/closed_loop_trajectory.csv"):
-        device_head_motion("v.mp4", 0.0, 0.0, 1.0, 1.0, MotionSettings(method="trajectory"))
+        device_head_motion("v.mp4", clock(0.0, 1.0), video_duration_s=1.0,
+                           settings=motion_settings(method="trajectory"))
     bad = tmp_path / "closed_loop_trajectory.csv"
     bad.write_text("tracking_timestamp_us,tx_world_device\n1,0\n")
     with pytest.raises(InputError, match="missing column.*angular_velocity_x_device"):
@@ -125,7 +138,8 @@ def test_debug_gif(tmp_path):
     faces = pd.DataFrame({"t": np.arange(0, 1, 0.1), "face_x0": 140.0, "face_y0": 100.0,
                           "face_x1": 180.0, "face_y1": 140.0})
     out = tmp_path / "debug.gif"
-    n = write_debug_gif(video, out, gaze, faces, 0.0, 1.0, start_s=0.2, duration_s=0.6, fps=5, width=160)
+    settings = defaults_for(GazeDebugSettings, start_s=0.2, duration_s=0.6, fps=5, width=160)
+    n = write_debug_gif(video, out, gaze, faces, clock(0.0, 1.0), settings)
     assert n == 3  # 0.2, 0.4, 0.6 … 0.8 s: t in [0.2, 0.8)
     with Image.open(out) as gif:
         assert gif.n_frames == n and gif.size == (160, 120)

@@ -12,7 +12,9 @@ t_end``, segments inside the recording, no overlaps inside a tier, and no gaps u
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import numpy as np
@@ -20,7 +22,8 @@ import pandas as pd
 
 from egoinstruct.config import describe_validation_error, load_schema
 from egoinstruct.errors import InputError
-from egoinstruct.labels import TIERS, load_labels
+from egoinstruct.labels import load_labels
+from egoinstruct.tasks import TASK_NAMES, TASKS
 
 SEGMENT_COLUMNS = ["session", "tier", "t_start", "t_end", "label"]
 # Float noise from annotation tools: touching segments may differ by up to a millisecond.
@@ -34,7 +37,7 @@ def read_segments(
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".eaf":
-        table = _read_eaf(path, session, eaf_tiers or {"steps": "steps", "states": "states"})
+        table = _read_eaf(path, session, eaf_tiers or {t: t for t in TASK_NAMES})
     elif suffix in (".csv", ".tsv"):
         table = _read_delimited(path, session, "\t" if suffix == ".tsv" else ",")
     else:
@@ -51,6 +54,23 @@ def read_session_segments(
     if not frames:
         return pd.DataFrame(columns=SEGMENT_COLUMNS)
     return pd.concat(frames, ignore_index=True)
+
+
+def group_by_session(
+    paths: Sequence[str | Path], layout: Sequence[Mapping[str, Any]]
+) -> dict[str, tuple[str | None, list[str]]]:
+    """``session -> (procedure, annotation files)`` from a flat list of files and its layout
+    (``[{"session", "procedure", "files": count}]``, in the same order) — how a rule passes
+    every annotation file of several sessions as inputs without listing the paths twice."""
+    if sum(int(entry["files"]) for entry in layout) != len(paths):
+        raise ValueError(f"{len(paths)} annotation files for a layout of {sum(int(e['files']) for e in layout)}")
+    out: dict[str, tuple[str | None, list[str]]] = {}
+    position = 0
+    for entry in layout:
+        n = int(entry["files"])
+        out[str(entry["session"])] = (entry.get("procedure"), [str(p) for p in paths[position:position + n]])
+        position += n
+    return out
 
 
 def labels_at_times(segments: pd.DataFrame, times: np.ndarray) -> list[str | None]:
@@ -163,11 +183,11 @@ def check_segments(
 ) -> list[str]:
     """Raise :class:`InputError` on the first hard problem; return warnings (allowed gaps)."""
     warnings: list[str] = []
-    for tier in TIERS:
-        labels = load_labels(labels_dir, tier, procedure if tier == "steps" else None)
+    for tier, task in TASKS.items():
+        labels = load_labels(labels_dir, tier, procedure if task.per_procedure else None)
         rows = segments[segments.tier == tier]
         if rows.empty:
-            raise InputError(f"{source}: no segments in tier {tier}; annotate both tiers (steps and states)")
+            raise InputError(f"{source}: no segments in tier {tier}; annotate every tier ({', '.join(TASK_NAMES)})")
         for row in rows.itertuples():
             where = f"{source}: {_where(row.source_line)} (tier {tier}, {row.t_start:g}–{row.t_end:g} s)"
             if row.label not in labels:

@@ -1,7 +1,7 @@
 """Train a baseline method on a fold's sessions and predict held-out sessions (rules
 ``train_{task}`` and ``predict_{task}``).
 
-A *method* (config ``baselines.{task}.{name}``) is a model on a modality set:
+A *method* (config ``baselines.methods.{task}.{name}``) is a model on a modality set:
 
 * sequence models of :mod:`egoinstruct.models.segmentation`'s registry (``asformer``,
   ``mstcn++``, ``bigru``): trained for the preset's fixed number of epochs (the published
@@ -21,7 +21,8 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from egoinstruct.models.losses import IGNORE_INDEX
 from egoinstruct.models.segmentation import MODELS
 from egoinstruct.models.segmentation import Sequence as LabelledSequence
 from egoinstruct.predictions import write_predictions
+from egoinstruct.settings.dataset import BaselineMethod
 
 TABULAR = "gbdt"
 MAJORITY = "majority"
@@ -80,26 +82,28 @@ def _class_counts(sequences: Sequence[LabelledSequence], num_classes: int) -> li
 
 
 def train_method(
-    method: Mapping[str, Any],
+    method: BaselineMethod,
     task: str,
     dataset_paths: Sequence[str | Path],
     groups: Sequence[str],
     classes: Sequence[str],
     model_path: str | Path,
     summary_path: str | Path,
-    seed: int = 0,
-    device: str = "auto",
+    artifacts_dir: str | Path,
+    seed: int,
+    device: str,
     threads: int | None = None,
     log: logging.Logger | None = None,
 ) -> dict[str, Any]:
     """Train ``method`` on the sessions of ``dataset_paths``; write the model and a summary.
 
-    The fold folder (``model_path``'s parent) also receives the sequence models' ``last.pt``,
-    ``best.pt``, ``history.json`` and ``training_curves.png``.
+    What the training leaves besides goes to ``artifacts_dir`` (a declared output folder): the
+    sequence models' ``last.pt``, ``best.pt``, ``history.json`` and ``training_curves.png``,
+    gradient boosting's ``model.joblib`` and ``training.json``; the majority model leaves none.
     """
     logger = log or logging.getLogger(__name__)
     started = time.perf_counter()
-    model = str(method["model"])
+    model = method.model
     sequences, ranges, fps = load_sequences(dataset_paths, task, groups, classes)
     counts = _class_counts(sequences, len(classes))
     if not sum(counts):
@@ -108,24 +112,26 @@ def train_method(
     logger.info("%s (%s) on %s: %d sessions, %d labelled frames, input %s", model, task,
                 ", ".join(s.name for s in sequences), len(sequences), sum(counts),
                 {g: r[1] - r[0] for g, r in ranges.items()})
-    fold_dir = Path(model_path).parent
+    fold_dir = Path(artifacts_dir)
     fold_dir.mkdir(parents=True, exist_ok=True)
     details: dict[str, Any]
     if is_sequence_model(model):
         from egoinstruct.models.segmentation import train
 
-        result = train(model, sequences, None, len(classes), method.get("settings") or {}, fold_dir,
+        result = train(model, sequences, None, len(classes), method.settings, fold_dir,
                        seed=seed, device=device, log=logger)
         with atomic_path(model_path) as tmp:
             shutil.copyfile(result.last_checkpoint, tmp)
         last = result.history[-1]
         details = {"settings": result.settings, "device": result.device, "epochs": len(result.history),
                    "final_train_loss": last.train_loss, "final_train_accuracy": last.train_accuracy,
-                   "curves": result.curves_path.name}
+                   "curves": result.curves_path.name,
+                   # every epoch's record, so the report can draw the curves from this declared output
+                   "history": [asdict(record) for record in result.history]}
     elif model == TABULAR:
         from egoinstruct.models.tabular import train_tabular
 
-        settings = {"fps": fps, **(method.get("settings") or {})}
+        settings = {"fps": fps, **(method.settings)}
         tabular = train_tabular(sequences, len(classes), settings, ranges, fold_dir, seed=seed, log=logger,
                                 threads=threads)
         with atomic_path(model_path) as tmp:
@@ -143,7 +149,7 @@ def train_method(
     else:
         raise InputError(f"unknown baseline model {model!r}; use one of {sorted(MODELS)}, {TABULAR}, {MAJORITY}")
     summary = {
-        "task": task, "model": model, "modalities": method.get("modalities"), "groups": list(groups),
+        "task": task, "model": model, "modalities": method.modalities, "groups": list(groups),
         "classes": list(classes), "train_sessions": [s.name for s in sequences], "class_counts": counts,
         "seed": seed, "seconds": time.perf_counter() - started, **details,
     }
@@ -152,7 +158,7 @@ def train_method(
 
 
 def predict_method(
-    method: Mapping[str, Any],
+    method: BaselineMethod,
     model_path: str | Path,
     dataset_path: str | Path,
     task: str,
@@ -161,13 +167,13 @@ def predict_method(
     session_labels: Sequence[str],
     fold: int,
     output: str | Path,
-    device: str = "auto",
+    device: str,
     threads: int | None = None,
     log: logging.Logger | None = None,
 ) -> np.ndarray:
     """Predict one held-out session and write its predictions; returns ``[T, labels]`` scores."""
     logger = log or logging.getLogger(__name__)
-    model = str(method["model"])
+    model = method.model
     data = read_dataset(dataset_path, groups or [])
     sequence = to_sequence(data, task, groups, classes)
     if is_sequence_model(model):

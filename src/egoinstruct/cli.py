@@ -4,9 +4,9 @@
   annotation file's sheet row, without running anything.
 * ``egoinstruct demo-sheets --sessions N --out DIR``: write recordings.tsv / annotations.tsv for N
   demo sessions (e.g. 38 like the paper) to scale-test the workflow.
-* ``egoinstruct check-demo``: compare the results of a demo run with the generator's truth:
-  clock offsets and residual audio lags, WER / DER / role attribution, gaze pixel error and
-  gaze-target agreement (for the stages that have run).
+* ``egoinstruct check-demo``: how the results of a demo run compare with the generator's truth
+  (``results/data/demo_quality.json``, written by the ``demo_quality`` rule): clock offsets and
+  residual audio lags, WER / DER / role attribution, gaze pixel error and gaze-target agreement.
 """
 
 from __future__ import annotations
@@ -15,19 +15,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from egoinstruct.config import load_config
 from egoinstruct.errors import InputError
 
 
 def _check(args: argparse.Namespace) -> int:
+    from egoinstruct.settings.workflow import check_against_sheet, read_settings
     from egoinstruct.sheet import check_paths_exist, read_annotation_sheet, read_recordings
 
-    config = load_config(args.config)
-    recordings = read_recordings(config["recordings"], config["reference_role"])
-    annotations = read_annotation_sheet(config["annotations"], config["labels_dir"])
-    generated = config["demo"]["root"] if config["demo"]["enabled"] else None
-    check_paths_exist(recordings, config["recordings"], generated)
-    check_paths_exist(annotations, config["annotations"], generated)
+    settings = read_settings(args.config)
+    recordings = read_recordings(settings.recordings, settings.reference_role)
+    annotations = read_annotation_sheet(settings.annotations, settings.labels_dir)
+    generated = settings.demo.root if settings.demo.enabled else None
+    check_paths_exist(recordings, settings.recordings, generated)
+    check_paths_exist(annotations, settings.annotations, generated)
+    check_against_sheet(settings, list(dict.fromkeys(recordings.session)), sorted(set(recordings.device)),
+                        settings.recordings)
     print(
         f"ok: {recordings.session.nunique()} sessions, {len(recordings)} inputs, "
         f"{annotations.session.nunique()} annotated sessions"
@@ -49,38 +51,37 @@ def _demo_sheets(args: argparse.Namespace) -> int:
 
 
 def _check_demo(args: argparse.Namespace) -> int:
-    from egoinstruct.sheet import read_recordings
-    from egoinstruct.truth import sync_errors
+    import json
 
-    config = load_config(args.config)
-    sessions = list(dict.fromkeys(read_recordings(config["recordings"], config["reference_role"]).session))
-    demo_root = config["demo"]["root"]
-    results = Path(args.results)
-    errors = sync_errors(results, demo_root, sessions)
-    estimated = errors[errors.method == "gcc_phat"]
-    print(errors.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    import pandas as pd
+
+    path = Path(args.results) / "data" / "demo_quality.json"
+    if not path.exists():
+        raise InputError(
+            f"{path}: not found; it is made by the workflow's demo_quality rule (run `snakemake` on the demo "
+            "sessions first, or just that file: `snakemake --cores 2 " + str(path) + "`)"
+        )
+    quality = json.loads(path.read_text())
+    number = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
+    sync = pd.DataFrame(quality["sync"])
+    print(sync.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    s = quality["sync_summary"]
     print(
-        f"\nsync: worst |offset error| {estimated.error_ms.abs().max():.2f} ms over {len(estimated)} "
-        f"estimated devices (limit: one video frame, {1000 / config['demo']['fps']:.1f} ms); "
-        f"worst |residual lag| after alignment {errors.residual_lag_ms.abs().max():.3f} ms"
+        f"\nsync: worst |offset error| {number(s['worst_abs_error_ms'])} ms over {s['estimated_devices']} estimated "
+        f"devices (limit: one video frame, {s['frame_period_ms']:.1f} ms); worst |residual lag| after alignment "
+        f"{number(s['worst_abs_residual_lag_ms'])} ms"
     )
-    with_transcript = [s for s in sessions if (results / "sessions" / s / "transcript.parquet").exists()]
-    if with_transcript:
-        from egoinstruct.speech.quality import speech_errors, speech_summary
-
-        speech = speech_summary(speech_errors(results, demo_root, with_transcript))
+    speech = quality["speech_summary"]
+    if speech.get("sessions"):
         print(
             f"\nspeech over {speech['sessions']} sessions: WER {speech['wer']:.1%}, DER {speech['der']:.1%} "
             f"(0.25 s collar: {speech['der_collar']:.1%}), role attribution {speech['role_accuracy']:.1%} of "
             f"speech time (worst session {speech['role_accuracy_worst_session']:.1%}; target >= 95 %), "
             f"words without timestamps {speech['unaligned_word_share']:.1%}"
         )
-    with_gaze = [s for s in sessions if (results / "sessions" / s / "gaze").is_dir()]
-    if with_gaze:
-        from egoinstruct.gaze.check import gaze_errors
-
-        gaze = gaze_errors(results, demo_root, with_gaze)
-        print("\n" + gaze.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if quality["gaze"]:
+        print("\n" + pd.DataFrame(quality["gaze"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\n(measured on the synthetic demo sessions {', '.join(quality['sessions'])}: {path})")
     return 0
 
 
@@ -95,9 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     sheets.add_argument("--root", default="resources/demo", help="demo.root of the config")
     sheets.add_argument("--out", required=True, help="folder for recordings.tsv and annotations.tsv")
     sheets.set_defaults(func=_demo_sheets)
-    demo = sub.add_parser("check-demo", help="compare a demo run's results with the generator's truth")
-    demo.add_argument("--config", default="config/config.yaml")
-    demo.add_argument("--results", default="results")
+    demo = sub.add_parser("check-demo", help="show how a demo run's results compare with the generator's truth")
+    demo.add_argument("--results", default="results", help="the results folder of the run")
     demo.set_defaults(func=_check_demo)
     args = parser.parse_args(argv)
     try:

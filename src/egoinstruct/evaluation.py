@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +55,9 @@ import pyarrow.parquet as pq
 
 from egoinstruct.annotations import labels_at_times, read_session_segments
 from egoinstruct.errors import InputError
-from egoinstruct.io import atomic_path, write_json
+from egoinstruct.io import atomic_path, json_safe, write_json
 from egoinstruct.labels import load_labels
 from egoinstruct.metrics import (
-    DEFAULT_OVERLAPS,
     SessionSegmentationCounts,
     bootstrap_cis,
     classification_from_confusion,
@@ -70,96 +69,28 @@ from egoinstruct.metrics import (
     session_segmentation_counts,
     window_labels,
 )
+from egoinstruct.predictions import UNPARSEABLE, ZERO_SHOT_FOLD
+from egoinstruct.settings.evaluation import EvaluationSettings
+from egoinstruct.tasks import Task, get_task
 
-TASKS = ("steps", "states")
 KINDS = ("reference", "baseline", "zero-shot")
 NO_PREDICTION = "no_prediction"
-UNPARSEABLE = "unparseable"
 MAJORITY_METHOD = "majority-class"
-ZERO_SHOT_FOLD = -1
 # Grid times and prediction times are compared with this tolerance (s): t = k / 5 and t = k / 2
 # meet exactly on paper but not always in floating point.
 _TIME_EPS = 1e-9
 
 
-@dataclass(frozen=True)
-class EvaluationSettings:
-    """The ``evaluation`` section of the configuration (see config/config.yaml)."""
+def task_metrics(task: Task, overlaps: Sequence[float]) -> tuple[str, ...]:
+    """Names of the headline metrics of ``task``, in table order: frame accuracy, segmental Edit
+    and F1@k, macro-F1 for segmental tasks; frame and window accuracy and macro-F1 otherwise."""
+    if task.segmental:
+        return ("accuracy", "edit", *(overlap_key(o) for o in overlaps), "macro_f1")
+    return ("accuracy", "macro_f1", "window_accuracy", "window_macro_f1")
 
-    rate_hz: float = 5.0
-    background: tuple[str, ...] = ("background",)
-    end: str = "mstcn"
-    overlaps: tuple[float, ...] = DEFAULT_OVERLAPS
-    window_s: float = 8.0
-    hop_s: float = 4.0
-    resamples: int = 1000
-    confidence: float = 0.95
-    seed: int = 0
-    primary_metric: Mapping[str, str] = field(default_factory=lambda: {"steps": "f1@50", "states": "macro_f1"})
-    pairs: str | tuple[tuple[str, str], ...] = "auto"
-    majority_reference: bool = True
 
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any] | None) -> EvaluationSettings:
-        """Settings from the config section (missing keys take the defaults above)."""
-        section = dict(section or {})
-        defaults = cls()
-        bootstrap = dict(section.get("bootstrap") or {})
-        pairs = section.get("pairs", "auto")
-        if pairs != "auto":
-            bad = [p for p in pairs if not (isinstance(p, list | tuple) and len(p) == 2)]
-            if bad:
-                raise InputError(f"evaluation.pairs: {bad} is not a pair; write pairs as [method_a, method_b]")
-            pairs = tuple((str(a), str(b)) for a, b in pairs)
-        settings = cls(
-            rate_hz=float(section.get("rate_hz", defaults.rate_hz)),
-            background=tuple(section.get("background_labels", defaults.background)),
-            end=str(section.get("end_convention", defaults.end)),
-            overlaps=tuple(float(o) for o in section.get("overlaps", defaults.overlaps)),
-            window_s=float(section.get("window_s", defaults.window_s)),
-            hop_s=float(section.get("hop_s", defaults.hop_s)),
-            resamples=int(bootstrap.get("resamples", defaults.resamples)),
-            confidence=float(bootstrap.get("confidence", defaults.confidence)),
-            seed=int(bootstrap.get("seed", defaults.seed)),
-            primary_metric={**defaults.primary_metric, **dict(section.get("primary_metric") or {})},
-            pairs=pairs,
-            majority_reference=bool(section.get("majority_reference", defaults.majority_reference)),
-        )
-        if settings.end not in ("mstcn", "asformer"):
-            raise InputError(f"evaluation.end_convention must be mstcn or asformer, got {settings.end!r}")
-        if settings.rate_hz <= 0:
-            raise InputError(f"evaluation.rate_hz must be positive, got {settings.rate_hz}")
-        for task, metric in settings.primary_metric.items():
-            if task in TASKS and metric not in settings.metrics(task):
-                raise InputError(
-                    f"evaluation.primary_metric.{task} = {metric!r} is not a metric of that task; "
-                    f"choose one of {', '.join(settings.metrics(task))}"
-                )
-        return settings
-
-    def metrics(self, task: str) -> tuple[str, ...]:
-        """Names of the headline metrics of ``task``, in table order."""
-        if task == "steps":
-            return ("accuracy", "edit", *(overlap_key(o) for o in self.overlaps), "macro_f1")
-        return ("accuracy", "macro_f1", "window_accuracy", "window_macro_f1")
-
-    def window_frames(self) -> tuple[int, int]:
-        """(window, hop) of the window-level state metrics in grid frames (at least 1)."""
-        return max(1, round(self.window_s * self.rate_hz)), max(1, round(self.hop_s * self.rate_hz))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rate_hz": self.rate_hz,
-            "background_labels": list(self.background),
-            "end_convention": self.end,
-            "overlaps": list(self.overlaps),
-            "window_s": self.window_s,
-            "hop_s": self.hop_s,
-            "bootstrap": {"resamples": self.resamples, "confidence": self.confidence, "seed": self.seed},
-            "primary_metric": dict(self.primary_metric),
-            "pairs": self.pairs if isinstance(self.pairs, str) else [list(p) for p in self.pairs],
-            "majority_reference": self.majority_reference,
-        }
+def _metrics(task: str, settings: EvaluationSettings) -> tuple[str, ...]:
+    return task_metrics(get_task(task), settings.overlaps)
 
 
 @dataclass(frozen=True)
@@ -277,7 +208,7 @@ def load_truth(
     without one are left out of the steps task."""
     out = {}
     for session, (procedure, paths) in annotations.items():
-        if task == "steps" and not procedure:
+        if not get_task(task).takes_part(procedure):
             continue
         files = [paths] if isinstance(paths, str | Path) else list(paths)
         segments = read_session_segments(files, session, eaf_tiers)
@@ -349,10 +280,10 @@ def session_fold(table: pd.DataFrame, path: str | Path) -> int:
 
 def label_groups(task: str, truth: Mapping[str, SessionTruth], labels_dir: str | Path) -> dict[str, list[str]]:
     """The label set of each group: per procedure for steps, one group ``all`` for states."""
-    if task == "states":
-        return {"all": list(load_labels(labels_dir, "states").labels)}
+    if not get_task(task).per_procedure:
+        return {"all": list(load_labels(labels_dir, task).labels)}
     procedures = sorted({t.procedure for t in truth.values() if t.procedure})
-    return {p: list(load_labels(labels_dir, "steps", p).labels) for p in procedures}
+    return {p: list(load_labels(labels_dir, task, p).labels) for p in procedures}
 
 
 def label_order(groups: Mapping[str, Sequence[str]], background: Sequence[str], extra: set[str]) -> list[str]:
@@ -388,9 +319,9 @@ def score_session(
         no_prediction_frames=predicted.count(NO_PREDICTION),
         unparseable_frames=predicted.count(UNPARSEABLE),
     )
-    if task == "steps":
+    if get_task(task).segmental:
         result.segmentation = session_segmentation_counts(
-            predicted, truth.labels, settings.background, settings.end, settings.overlaps
+            predicted, truth.labels, settings.background_labels, settings.end_convention, settings.overlaps
         )
     elif predicted:
         window, hop = settings.window_frames()
@@ -407,16 +338,16 @@ def pooled_metrics(
 ) -> dict[str, float]:
     """Every headline metric of ``task`` over a set of sessions (NaN for an empty set)."""
     if not sessions:
-        return {name: float("nan") for name in settings.metrics(task)}
+        return {name: float("nan") for name in _metrics(task, settings)}
     frame = classification_from_confusion(labels, sum(s.confusion for s in sessions))
     out = {"accuracy": frame["accuracy"], "macro_f1": frame["macro_f1"]}
-    if task == "steps":
+    if get_task(task).segmental:
         segmentation = pool_segmentation([s.segmentation for s in sessions], settings.overlaps)  # type: ignore[misc]
         out.update({k: v for k, v in segmentation.items() if k != "accuracy"})
     else:
         windows = classification_from_confusion(labels, sum(s.window_confusion for s in sessions))  # type: ignore[misc]
         out.update(window_accuracy=windows["accuracy"], window_macro_f1=windows["macro_f1"])
-    return {name: float(out[name]) for name in settings.metrics(task)}
+    return {name: float(out[name]) for name in _metrics(task, settings)}
 
 
 def evaluate_method(
@@ -446,12 +377,12 @@ def evaluate_method(
     pooled = metric(sessions)
     per_fold = {f: metric([s for s in sessions if s.fold == f]) for f in folds}
     if folds:
-        headline = {name: mean_std([per_fold[f][name] for f in folds]) for name in settings.metrics(task)}
+        headline = {name: mean_std([per_fold[f][name] for f in folds]) for name in _metrics(task, settings)}
         note = f"mean ± std over {len(folds)} fold{'s' if len(folds) != 1 else ''}"
     else:
-        headline = {name: (pooled[name], float("nan")) for name in settings.metrics(task)}
+        headline = {name: (pooled[name], float("nan")) for name in _metrics(task, settings)}
         note = "zero-shot, no folds" if spec.kind != "reference" else "reference, no folds"
-    ci = bootstrap_cis(sessions, metric, settings.resamples, settings.confidence, settings.seed)
+    ci = bootstrap_cis(sessions, metric, settings.bootstrap.resamples, settings.bootstrap.confidence, settings.bootstrap.seed)
     per_class = (
         classification_from_confusion(labels, sum(s.confusion for s in sessions))["per_class"] if sessions else {}
     )
@@ -463,12 +394,12 @@ def majority_method(task: str, truth: Mapping[str, SessionTruth], sessions: Sequ
     ground-truth label of the evaluated frames of ``sessions`` (ties: the first seen)."""
     by_group: dict[str | None, list[str]] = {}
     for s in sessions:
-        group = truth[s].procedure if task == "steps" else None
+        group = truth[s].procedure if get_task(task).per_procedure else None
         by_group.setdefault(group, []).extend(truth[s].labels)
     majority = {g: Counter(v).most_common(1)[0][0] for g, v in by_group.items() if v}
     aligned = {}
     for s in sessions:
-        group = truth[s].procedure if task == "steps" else None
+        group = truth[s].procedure if get_task(task).per_procedure else None
         aligned[s] = ([majority[group]] * len(truth[s].labels) if group in majority else [], ZERO_SHOT_FOLD)
     spec = MethodSpec(MAJORITY_METHOD, "reference", (), {s: "" for s in sessions})
     return spec, aligned
@@ -526,8 +457,8 @@ def paired_tests(
             continue
         sa, sb = [by_a[s] for s in common], [by_b[s] for s in common]
         values_a, values_b = metric(sa), metric(sb)
-        tests = paired_bootstrap_tests(sa, sb, metric, settings.resamples, settings.seed)
-        for name in settings.metrics(task):
+        tests = paired_bootstrap_tests(sa, sb, metric, settings.bootstrap.resamples, settings.bootstrap.seed)
+        for name in _metrics(task, settings):
             rows.append({
                 "task": task, "method_a": a, "method_b": b, "why": why, "metric": name,
                 "value_a": values_a[name], "value_b": values_b[name],
@@ -545,8 +476,7 @@ def evaluate_task(
     settings: EvaluationSettings,
 ) -> TaskEvaluation:
     """Evaluate every method of ``task`` against ``truth`` on the common grid."""
-    if task not in TASKS:
-        raise InputError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    get_task(task)
     notes: list[str] = []
     aligned: dict[str, dict[str, tuple[list[str], int]]] = {}
     specs = {m.name: m for m in methods}
@@ -569,13 +499,13 @@ def evaluate_task(
         specs[MAJORITY_METHOD] = spec
         notes.append(
             f"{MAJORITY_METHOD}: no reference method registered; every frame gets the most frequent "
-            "ground-truth label of the evaluated frames" + (" of its procedure" if task == "steps" else "")
+            "ground-truth label of the evaluated frames" + (" of its procedure" if get_task(task).per_procedure else "")
         )
     scored_truth = {s: truth[s] for s in evaluated}
     groups = label_groups(task, scored_truth, labels_dir)
     seen = {label for per in aligned.values() for predicted, _ in per.values() for label in predicted}
     seen |= {label for t in scored_truth.values() for label in t.labels}
-    labels = label_order(groups, settings.background, seen)
+    labels = label_order(groups, settings.background_labels, seen)
     results = {
         name: evaluate_method(task, specs[name], truth, per, labels, settings) for name, per in aligned.items()
     }
@@ -599,7 +529,7 @@ def main_table(evaluation: TaskEvaluation) -> pd.DataFrame:
             "folds": len(m.folds), "sessions": len(m.sessions), "frames": sum(s.frames for s in m.sessions),
             "note": m.note,
         }
-        for metric in evaluation.settings.metrics(evaluation.task):
+        for metric in _metrics(evaluation.task, evaluation.settings):
             mean, std = m.headline[metric]
             low, high = m.ci.get(metric, (float("nan"), float("nan")))
             row.update({
@@ -614,7 +544,7 @@ def main_table(evaluation: TaskEvaluation) -> pd.DataFrame:
 
 def _main_columns(evaluation: TaskEvaluation) -> list[str]:
     columns = ["task", "method", "kind", "inputs", "folds", "sessions", "frames", "note"]
-    for metric in evaluation.settings.metrics(evaluation.task):
+    for metric in _metrics(evaluation.task, evaluation.settings):
         columns += [f"{metric}_{s}" for s in ("mean", "std", "pooled", "ci_low", "ci_high")]
     return columns + ["unparseable_frames", "no_prediction_frames"]
 
@@ -627,12 +557,12 @@ def per_fold_table(evaluation: TaskEvaluation) -> pd.DataFrame:
             rows.append({"task": evaluation.task, "method": name, "fold": fold, "sessions": len(members),
                          "frames": sum(s.frames for s in members), **values})
     return pd.DataFrame(rows, columns=["task", "method", "fold", "sessions", "frames",
-                                       *evaluation.settings.metrics(evaluation.task)])
+                                       *_metrics(evaluation.task, evaluation.settings)])
 
 
 def per_session_table(evaluation: TaskEvaluation) -> pd.DataFrame:
     rows = []
-    metrics = evaluation.settings.metrics(evaluation.task)
+    metrics = _metrics(evaluation.task, evaluation.settings)
     for name, m in evaluation.methods.items():
         for s in m.sessions:
             values = pooled_metrics(evaluation.task, [s], evaluation.labels, evaluation.settings)
@@ -647,14 +577,15 @@ def per_class_table(evaluation: TaskEvaluation) -> pd.DataFrame:
     """Pooled per-class precision/recall/F1/support of each method (labels of the task's sets
     that occur in the truth or the predictions)."""
     group_of = {label: group for group, labels in evaluation.groups.items() for label in labels}
+    task = get_task(evaluation.task)
     rows = []
     for name, m in evaluation.methods.items():
         for label, values in m.per_class.items():
             predicted = sum(int(s.confusion[:, evaluation.labels.index(label)].sum()) for s in m.sessions)
             if values["support"] == 0 and predicted == 0:
                 continue
-            group = "all" if evaluation.task == "states" else group_of.get(label, "")
-            if label in evaluation.settings.background and evaluation.task == "steps":
+            group = group_of.get(label, "") if task.per_procedure else "all"
+            if label in evaluation.settings.background_labels and task.segmental:
                 group = "(all procedures)"
             rows.append({"task": evaluation.task, "method": name, "group": group, "label": label, **values,
                          "predicted": predicted})
@@ -666,10 +597,11 @@ def confusion_table(evaluation: TaskEvaluation) -> pd.DataFrame:
     """Long confusion matrices per method and group (procedure for steps): every cell of the
     group's labels plus any other predicted label that occurs in the group's sessions."""
     rows = []
+    task = get_task(evaluation.task)
     index = {label: i for i, label in enumerate(evaluation.labels)}
     for name, m in evaluation.methods.items():
         for group, group_labels in evaluation.groups.items():
-            members = [s for s in m.sessions if evaluation.task == "states" or s.procedure == group]
+            members = [s for s in m.sessions if not task.per_procedure or s.procedure == group]
             if not members:
                 continue
             matrix = sum(s.confusion for s in members)
@@ -705,8 +637,8 @@ def summary_json(evaluation: TaskEvaluation) -> dict[str, Any]:
     """metrics.json: settings, label groups, methods (kind, inputs, folds, sessions, note)."""
     return {
         "task": evaluation.task,
-        "settings": evaluation.settings.as_dict(),
-        "metrics": list(evaluation.settings.metrics(evaluation.task)),
+        "settings": evaluation.settings.to_mapping(),
+        "metrics": list(_metrics(evaluation.task, evaluation.settings)),
         "labels": evaluation.labels,
         "groups": evaluation.groups,
         "sessions": {
@@ -728,57 +660,53 @@ def summary_json(evaluation: TaskEvaluation) -> dict[str, Any]:
     }
 
 
-OUTPUT_FILES = ("main.csv", "per_fold.csv", "per_session.csv", "per_class.csv", "confusion.csv",
-                "paired_tests.csv", "frames.parquet", "metrics.json")
+#: The evaluation's outputs of one task, by name (the workflow gives each its path: rule evaluate).
+OUTPUTS = ("main", "per_fold", "per_session", "per_class", "confusion", "paired_tests", "frames", "summary")
 
 
-def write_outputs(evaluation: TaskEvaluation, folder: str | Path) -> dict[str, Path]:
-    """Write the task's tables into ``folder`` (atomically, one file at a time)."""
-    folder = Path(folder)
-    tables = {
-        "main.csv": main_table(evaluation),
-        "per_fold.csv": per_fold_table(evaluation),
-        "per_session.csv": per_session_table(evaluation),
-        "per_class.csv": per_class_table(evaluation),
-        "confusion.csv": confusion_table(evaluation),
-        "paired_tests.csv": pd.DataFrame(evaluation.pairs, columns=[
+def output_tables(evaluation: TaskEvaluation) -> dict[str, pd.DataFrame]:
+    """The CSV tables of one task by output name."""
+    return {
+        "main": main_table(evaluation),
+        "per_fold": per_fold_table(evaluation),
+        "per_session": per_session_table(evaluation),
+        "per_class": per_class_table(evaluation),
+        "confusion": confusion_table(evaluation),
+        "paired_tests": pd.DataFrame(evaluation.pairs, columns=[
             "task", "method_a", "method_b", "why", "metric", "value_a", "value_b", "difference", "p_value",
             "n_sessions"]),
     }
-    paths = {}
-    for name, table in tables.items():
-        with atomic_path(folder / name) as tmp:
+
+
+def write_outputs(evaluation: TaskEvaluation, outputs: Mapping[str, str | Path]) -> None:
+    """Write every output of :data:`OUTPUTS` to its path in ``outputs`` (atomically, one file at
+    a time): the CSV tables, ``frames`` (Parquet) and ``summary`` (JSON)."""
+    missing = [name for name in OUTPUTS if name not in outputs]
+    if missing:
+        raise ValueError(f"no path for evaluation output(s) {', '.join(missing)}")
+    for name, table in output_tables(evaluation).items():
+        with atomic_path(outputs[name]) as tmp:
             table.to_csv(tmp, index=False)
-        paths[name] = folder / name
-    with atomic_path(folder / "frames.parquet") as tmp:
+    with atomic_path(outputs["frames"]) as tmp:
         pq.write_table(pa.Table.from_pandas(frames_table(evaluation), preserve_index=False), tmp)
-    paths["frames.parquet"] = folder / "frames.parquet"
-    write_json(folder / "metrics.json", json_safe(summary_json(evaluation)))
-    paths["metrics.json"] = folder / "metrics.json"
-    return paths
+    write_json(outputs["summary"], json_safe(summary_json(evaluation)))
 
 
-def json_safe(value: Any) -> Any:
-    """``value`` as strict JSON data: numpy scalars as Python numbers, NaN and infinities as null."""
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def methods_from_registry(task: str, registry: Mapping[str, Mapping[str, Any]]) -> list[MethodSpec]:
-    """MethodSpecs from the workflow's ``PREDICTION_METHODS[task]`` entries, each with the
-    prediction file of every session under ``paths`` (in the order of ``sessions``)."""
-    specs = []
+def methods_from_registry(
+    task: str, registry: Mapping[str, Mapping[str, Any]], prediction_files: Sequence[str | Path]
+) -> list[MethodSpec]:
+    """MethodSpecs from the workflow's ``PREDICTION_METHODS[task]`` entries (kind, inputs,
+    sessions) and the prediction files, listed method by method in registry order, each in the
+    order of its sessions (the evaluate rule's inputs)."""
+    expected = sum(len(entry["sessions"]) for entry in registry.values())
+    if expected != len(prediction_files):
+        raise InputError(f"{task}: {len(prediction_files)} prediction files for {expected} registered "
+                         "(method, session) pairs; the rule's inputs and params disagree")
+    specs, position = [], 0
     for name, entry in registry.items():
-        sessions, files = list(entry["sessions"]), list(entry["paths"])
-        if len(files) != len(sessions):
-            raise InputError(f"method {name} ({task}): {len(files)} prediction files for {len(sessions)} sessions")
-        specs.append(MethodSpec(name, str(entry.get("kind", "baseline")), tuple(entry.get("inputs", ())),
+        sessions = list(entry["sessions"])
+        files = list(prediction_files[position:position + len(sessions)])
+        position += len(sessions)
+        specs.append(MethodSpec(name, str(entry["kind"]), tuple(entry.get("inputs", ())),
                                 dict(zip(sessions, files, strict=True))))
     return specs

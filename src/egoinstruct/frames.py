@@ -22,21 +22,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from egoinstruct.clock import DeviceClock
 from egoinstruct.errors import InputError
 from egoinstruct.io import atomic_path
 from egoinstruct.media.probe import open_media
+from egoinstruct.settings.ingest import FrameSettings
 from egoinstruct.tables import FRAMES_SCHEMA, with_metadata
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FrameSettings:
-    fps: float = 2.0
-    width: int | None = None  # None: keep the source size (height scales if only one is given)
-    height: int | None = None
-    jpeg_quality: int = 90
-    row_group_size: int = 64
+# Rows per Parquet row group: small groups keep the writer's memory flat for long videos.
+ROW_GROUP_SIZE = 64
 
 
 def _target_size(src_w: int, src_h: int, settings: FrameSettings) -> tuple[int, int]:
@@ -86,24 +83,19 @@ class SessionFrame:
         return image
 
 
-def session_frames(
-    video: str | Path,
-    offset_s: float,
-    duration_s: float,
-    fps: float,
-    drift_ppm: float = 0.0,
-    threads: int = 1,
-) -> Iterator[SessionFrame]:
+def session_frames(video: str | Path, clock: DeviceClock, fps: float, threads: int = 1,
+                   until_s: float | None = None) -> Iterator[SessionFrame]:
     """Stream the frames of ``video`` at ``fps`` on the session clock.
 
     Target k is session time ``k / fps``; it takes the decoded frame nearest to it on the device
-    clock (``t_device = (t − offset_s) / (1 + drift_ppm·1e-6)``). Targets outside the session
-    ``[0, duration_s)`` or outside the device's recording (beyond half a frame period past its
+    clock (``clock.to_device``). Targets outside the session ``[0, clock.session_duration_s)``
+    (or ``[0, until_s)`` when given) or outside the device's recording (beyond half a frame period past its
     last frame) are skipped. The video is decoded once; only chosen frames are converted by the
     caller, so this costs little more than decoding.
     """
-    scale = 1.0 + drift_ppm * 1e-6
+    offset_s, scale = clock.offset_s, clock.scale
     period = 1.0 / fps
+    duration_s = clock.session_duration_s if until_s is None else min(until_s, clock.session_duration_s)
     n_targets = int(np.ceil(duration_s * fps - 1e-9))
     k = max(0, int(np.ceil(offset_s * fps - 1e-9)))  # first target the device covers
     previous: tuple[float, av.VideoFrame] | None = None
@@ -130,10 +122,8 @@ def session_frames(
 def extract_frames(
     video: str | Path,
     output: str | Path,
-    offset_s: float,
-    duration_s: float,
-    settings: FrameSettings = FrameSettings(),
-    drift_ppm: float = 0.0,
+    clock: DeviceClock,
+    settings: FrameSettings,
     threads: int = 1,
     metadata: dict[str, str] | None = None,
 ) -> int:
@@ -143,7 +133,7 @@ def extract_frames(
     rows: dict[str, list] = {name: [] for name in FRAMES_SCHEMA.names}
     written = 0
     size: tuple[int, int] | None = None
-    meta = {"source": str(video), "offset_s": repr(offset_s), "drift_ppm": repr(drift_ppm),
+    meta = {"source": str(video), **clock.metadata(),
             "fps": repr(settings.fps), "jpeg_quality": str(settings.jpeg_quality), **(metadata or {})}
 
     with atomic_path(output) as tmp:
@@ -156,11 +146,11 @@ def extract_frames(
             table = pa.Table.from_pydict(rows, schema=FRAMES_SCHEMA)
             if writer is None:
                 writer = pq.ParquetWriter(tmp, with_metadata(FRAMES_SCHEMA, meta))
-            writer.write_table(table, row_group_size=settings.row_group_size)
+            writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
             for column in rows.values():
                 column.clear()
 
-        for chosen in session_frames(video, offset_s, duration_s, settings.fps, drift_ppm, threads):
+        for chosen in session_frames(video, clock, settings.fps, threads):
             if size is None:
                 size = _target_size(chosen.frame.width, chosen.frame.height, settings)
             ok, jpeg = cv2.imencode(".jpg", chosen.image(size), params)
@@ -173,16 +163,14 @@ def extract_frames(
             rows["height"].append(size[1])
             rows["jpeg"].append(jpeg.tobytes())
             written += 1
-            if len(rows["t"]) >= settings.row_group_size:
+            if len(rows["t"]) >= ROW_GROUP_SIZE:
                 flush()
             if written % 500 == 0:  # progress for long recordings, in the rule's log
-                log.info("%s: %d frames, session time %.0f / %.0f s", video.name, written, chosen.t, duration_s)
+                log.info("%s: %d frames, session time %.0f / %.0f s", video.name, written, chosen.t,
+                         clock.session_duration_s)
         flush()
         if writer is None:
-            raise InputError(
-                f"{video}: no frame falls inside the session (offset {offset_s:+.3f} s, session "
-                f"{duration_s:.3f} s); the device does not overlap the reference recording"
-            )
+            raise clock.no_overlap(video)
         writer.close()
     log.info("%s: %d frames at %g fps (%dx%d)", video, written, settings.fps, *(size or (0, 0)))
     return written

@@ -1,7 +1,9 @@
-"""Label sets: ``resources/labels/states.yaml`` and ``steps_<procedure>.yaml``.
+"""Label sets: one YAML file per task (and, for per-procedure tasks, per procedure) in the labels
+folder, named by the task registry (:mod:`egoinstruct.tasks`): ``states.yaml``,
+``steps_<procedure>.yaml``.
 
-A label file holds ``tier`` (steps | states), for steps the ``procedure``, and ``labels``: an
-ordered mapping label → one-line description. The order is the class index used by the models;
+A label file holds ``tier`` (the task), for per-procedure tasks the ``procedure``, and
+``labels``: an ordered mapping label → one-line description. The order is the class index used by the models;
 the descriptions feed the MLLM prompts and the report.
 """
 
@@ -14,8 +16,7 @@ from pathlib import Path
 import yaml
 
 from egoinstruct.errors import InputError
-
-TIERS = ("steps", "states")
+from egoinstruct.tasks import TASK_NAMES, get_task
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,8 @@ class LabelSet:
 
 
 def label_file(labels_dir: str | Path, tier: str, procedure: str | None = None) -> Path:
-    """Path of the label set of ``tier`` (for steps, of ``procedure``)."""
-    if tier == "states":
-        return Path(labels_dir) / "states.yaml"
-    if tier == "steps":
-        if not procedure:
-            raise InputError("step labels depend on the procedure, but none was given")
-        return Path(labels_dir) / f"steps_{procedure}.yaml"
-    raise InputError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
+    """Path of the label set of task ``tier`` (of ``procedure`` for per-procedure tasks)."""
+    return Path(labels_dir) / get_task(tier).label_file_name(procedure)
 
 
 @lru_cache(maxsize=64)
@@ -58,8 +53,8 @@ def _load(path: Path) -> LabelSet:
     if not isinstance(data, dict) or not isinstance(data.get("labels"), dict) or not data["labels"]:
         raise InputError(f"{path}: expected a mapping with a non-empty 'labels' mapping (label: description)")
     tier = data.get("tier")
-    if tier not in TIERS:
-        raise InputError(f"{path}: 'tier' must be one of {', '.join(TIERS)}, got {tier!r}")
+    if tier not in TASK_NAMES:
+        raise InputError(f"{path}: 'tier' must be one of {', '.join(TASK_NAMES)}, got {tier!r}")
     descriptions = {str(k): str(v).strip() for k, v in data["labels"].items()}
     empty = [k for k, v in descriptions.items() if not v]
     if empty:

@@ -20,6 +20,9 @@ from egoinstruct.io import atomic_path
 from egoinstruct.tables import PREDICTIONS_SCHEMA, with_metadata
 
 ZERO_SHOT_FOLD = -1
+# The label of an instant whose answer could not be parsed (MLLMs): an error for every metric,
+# never one of the classes, so no label set may use it.
+UNPARSEABLE = "unparseable"
 
 
 def score_column(label: str) -> str:

@@ -22,11 +22,13 @@ import pandas as pd
 from egoinstruct.config import describe_validation_error, load_schema
 from egoinstruct.errors import InputError
 from egoinstruct.labels import label_file
+from egoinstruct.tasks import TASKS
 
 RECORDING_COLUMNS = ["session", "device", "role", "kind", "path"]
 OPTIONAL_RECORDING_COLUMNS = ["offset_s", "fold"]
 ANNOTATION_COLUMNS = ["session", "procedure", "path"]
 MEDIA_KINDS = ("video", "aria_vrs", "audio")
+ROLES = ("instructor", "learner", "exo")
 HEAD_ROLES = ("instructor", "learner")
 
 
@@ -198,12 +200,15 @@ def read_annotation_sheet(path: str | Path, labels_dir: str | Path) -> pd.DataFr
                 "procedures; a session performs one procedure"
             )
     for row in table.itertuples():
-        labels = label_file(labels_dir, "steps", row.procedure)
-        if not labels.exists():
-            raise InputError(
-                f"{path}: line {row.line}, column procedure = {row.procedure!r}: no label set "
-                f"{labels}; add it (one description per step) or fix the procedure name"
-            )
+        for task in TASKS.values():
+            if not task.per_procedure:
+                continue
+            labels = label_file(labels_dir, task.name, row.procedure)
+            if not labels.exists():
+                raise InputError(
+                    f"{path}: line {row.line}, column procedure = {row.procedure!r}: no {task.name} label set "
+                    f"{labels}; add it (one description per label) or fix the procedure name"
+                )
     return table.reset_index(drop=True)
 
 

@@ -28,19 +28,12 @@ import numpy as np
 from scipy import signal
 
 from egoinstruct.errors import InputError
+from egoinstruct.settings.ingest import SyncSettings
 
-
-@dataclass(frozen=True)
-class SyncSettings:
-    max_lag_s: float = 30.0
-    band_hz: tuple[float, float] = (150.0, 3800.0)
-    coarse_rate_hz: int = 2000
-    fine_search_s: float = 0.05
-    psr_exclusion_s: float = 0.02
-    min_confidence_psr: float = 8.0
-    drift_window_s: float = 30.0
-    drift_windows: int = 6
-    min_duration_for_drift_s: float = 300.0
+# Fixed parts of the method (not settings): the fine search spans this much around the coarse
+# peak (s), and the peak-to-sidelobe ratio ignores this neighbourhood of the peak (s).
+FINE_SEARCH_S = 0.05
+PSR_EXCLUSION_S = 0.02
 
 
 @dataclass
@@ -105,12 +98,13 @@ def estimate_offset(
     reference: np.ndarray,
     other: np.ndarray,
     rate_hz: int,
-    settings: SyncSettings = SyncSettings(),
+    settings: SyncSettings,
     around_s: float | None = None,
+    search_s: float = FINE_SEARCH_S,
 ) -> OffsetEstimate:
     """Offset of ``other`` relative to ``reference`` (both mono at ``rate_hz``, device clocks).
 
-    With ``around_s`` only lags within ``settings.fine_search_s`` of it are searched (drift
+    With ``around_s`` only lags within ``search_s`` of it are searched (drift
     windows); otherwise the coarse search spans ± ``settings.max_lag_s``.
     """
     if len(reference) == 0 or len(other) == 0:
@@ -126,9 +120,9 @@ def estimate_offset(
         max_lag = int(settings.max_lag_s * coarse_rate)
         lags, values = _lag_window(cc, n, -max_lag, max_lag)
         coarse = float(lags[int(np.argmax(np.abs(values)))] / coarse_rate)
-        search = max(settings.fine_search_s, 3.0 / coarse_rate)
+        search = max(search_s, 3.0 / coarse_rate)
     else:
-        coarse, search = float(around_s), settings.fine_search_s
+        coarse, search = float(around_s), search_s
     cc, n = _gcc_phat(ref, oth, rate_hz, settings.band_hz)
     centre = int(round(coarse * rate_hz))
     half = int(round(search * rate_hz))
@@ -141,7 +135,7 @@ def estimate_offset(
     wide = max(half, int(0.5 * rate_hz))
     wide_lags, wide_values = _lag_window(cc, n, centre - wide, centre + wide)
     wide_peak = int(np.flatnonzero(wide_lags == lags[peak])[0])
-    psr = _psr(np.abs(wide_values), wide_peak, int(settings.psr_exclusion_s * rate_hz))
+    psr = _psr(np.abs(wide_values), wide_peak, int(PSR_EXCLUSION_S * rate_hz))
     step = max(1, len(wide_lags) // 1000)
     return OffsetEstimate(
         offset_s=float(offset),
@@ -157,7 +151,7 @@ def estimate_drift(
     other: np.ndarray,
     rate_hz: int,
     offset_s: float,
-    settings: SyncSettings = SyncSettings(),
+    settings: SyncSettings,
 ) -> dict[str, Any]:
     """Offsets in windows over the session and a weighted line fit; drift in ppm (may be 0)."""
     duration = len(other) / rate_hz
@@ -169,9 +163,9 @@ def estimate_drift(
     for start in starts:
         a, b = int(start * rate_hz), int((start + window) * rate_hz)
         # The matching reference stretch starts at start + offset on the reference clock.
-        r0 = int(round((start + offset_s) * rate_hz)) - int(settings.fine_search_s * rate_hz)
+        r0 = int(round((start + offset_s) * rate_hz)) - int(FINE_SEARCH_S * rate_hz)
         r0c = max(r0, 0)
-        ref_part = reference[r0c : r0c + (b - a) + 2 * int(settings.fine_search_s * rate_hz)]
+        ref_part = reference[r0c : r0c + (b - a) + 2 * int(FINE_SEARCH_S * rate_hz)]
         if len(ref_part) < rate_hz:
             continue
         expected = offset_s - r0c / rate_hz + a / rate_hz  # the lag in these local coordinates
@@ -230,14 +224,13 @@ def sync_device(
     device_audio: np.ndarray | None,
     rate_hz: int,
     sheet_offset_s: float | None,
-    settings: SyncSettings = SyncSettings(),
-    on_low_confidence: str = "error",
+    settings: SyncSettings,
     where: str = "",
 ) -> DeviceSync:
     """Clock of ``device``: the reference itself, a sheet offset, or a GCC-PHAT estimate.
 
     Low confidence (PSR below ``settings.min_confidence_psr``, no audio, or audio that does not
-    overlap the reference) raises :class:`InputError` when ``on_low_confidence == "error"``; with
+    overlap the reference) raises :class:`InputError` when ``settings.on_low_confidence == "error"``; with
     ``"warn"`` the estimate is kept and flagged ``low_confidence`` (offset 0 when there was no
     audio to estimate from).
     """
@@ -253,7 +246,7 @@ def sync_device(
     if reference_audio is None or device_audio is None or not np.any(device_audio) or not np.any(reference_audio):
         missing = reference_device if reference_audio is None or not np.any(reference_audio) else device
         message = f"{prefix}{missing} has no usable audio, so {device} cannot be synchronised by audio"
-        if on_low_confidence == "error":
+        if settings.on_low_confidence == "error":
             raise InputError(f"{message}; {fix}")
         return DeviceSync(device, role, reference_device, "unsynchronised", 0.0, 0.0, True, message)
     estimate = estimate_offset(reference_audio, device_audio, rate_hz, settings)
@@ -282,7 +275,7 @@ def sync_device(
             f"best offset {offset:+.3f} s): the recordings may not overlap in time or "
             f"the lag exceeds sync.max_lag_s ({settings.max_lag_s:g} s)"
         )
-        if on_low_confidence == "error":
+        if settings.on_low_confidence == "error":
             raise InputError(f"{message}; {fix}")
         result.low_confidence = True
         result.message = message
@@ -347,7 +340,7 @@ def alignment_report(
     reference_device: str,
     tracks: dict[str, np.ndarray],
     rate_hz: int,
-    band_hz: tuple[float, float] = SyncSettings().band_hz,
+    settings: SyncSettings,
 ) -> dict[str, Any]:
     """Residual lag (s) of every session-aligned track against the reference track.
 
@@ -355,7 +348,6 @@ def alignment_report(
     get ``None``.
     """
     reference = tracks[reference_device]
-    settings = SyncSettings(fine_search_s=0.25, band_hz=band_hz)
     devices: dict[str, Any] = {}
     for device, track in tracks.items():
         if device == reference_device:
@@ -363,7 +355,7 @@ def alignment_report(
         if not np.any(track) or not np.any(reference):
             devices[device] = {"residual_lag_s": None, "confidence_psr": None}
             continue
-        estimate = estimate_offset(reference, track, rate_hz, settings, around_s=0.0)
+        estimate = estimate_offset(reference, track, rate_hz, settings, around_s=0.0, search_s=0.25)
         devices[device] = {"residual_lag_s": estimate.offset_s, "confidence_psr": estimate.confidence_psr}
     lags = [abs(d["residual_lag_s"]) for d in devices.values() if d["residual_lag_s"] is not None]
     return {

@@ -27,7 +27,9 @@ from egoinstruct.camera import CameraModel
 from egoinstruct.errors import InputError
 from egoinstruct.gaze.mps import read_mps_eye_gaze
 from egoinstruct.media.probe import probe_media
+from egoinstruct.settings.validation import AnnotationChecks
 from egoinstruct.sheet import MEDIA_KINDS, is_missing
+from egoinstruct.tasks import TASKS
 
 
 def probe_gaze_csv(path: str | Path) -> dict[str, Any]:
@@ -116,30 +118,28 @@ def probe_device(rows: pd.DataFrame, sheet_path: str = "recordings sheet") -> di
 def validate_session(
     session: str,
     device_probes: list[dict[str, Any]],
-    annotation_rows: pd.DataFrame,
+    annotation_paths: list[str],
+    procedure: str | None,
     labels_dir: str | Path,
-    reference_role: str = "instructor",
-    eaf_tiers: dict[str, str] | None = None,
-    allow_gaps: bool = False,
-    end_tolerance_s: float = 0.5,
+    reference_role: str,
+    checks: AnnotationChecks,
 ) -> dict[str, Any]:
-    """Combine the device probes of ``session`` and check its annotations; the probe document."""
+    """Combine the device probes of ``session`` and check its annotations (every file of the
+    session, read together); the probe document."""
     devices = {probe["device"]: probe for probe in device_probes}
     warnings = [w for probe in device_probes for w in probe.get("warnings", [])]
     reference = next(name for name, d in devices.items() if d["role"] == reference_role)
     duration = devices[reference]["duration_s"]
 
     annotation: dict[str, Any] | None = None
-    session_annotations = annotation_rows[annotation_rows.session == session]
-    if not session_annotations.empty:
-        procedure = session_annotations.procedure.iloc[0]
-        segments = read_session_segments(list(session_annotations.path), session, eaf_tiers)
-        sources = ", ".join(session_annotations.path)
+    if annotation_paths:
+        segments = read_session_segments(annotation_paths, session, checks.eaf_tiers)
+        sources = ", ".join(annotation_paths)
         warnings += check_segments(
-            segments, sources, labels_dir, procedure, duration, allow_gaps, end_tolerance_s
+            segments, sources, labels_dir, procedure, duration, checks.allow_gaps, checks.end_tolerance_s
         )
         annotation = {
-            "paths": list(session_annotations.path),
+            "paths": list(annotation_paths),
             "procedure": procedure,
             "tiers": {
                 tier: {
@@ -187,8 +187,10 @@ def inputs_overview(probes: list[dict[str, Any]]) -> pd.DataFrame:
                     "gaze_layout": gaze.get("layout", ""),
                     "gaze_rate_hz": gaze.get("rate_hz"),
                     "procedure": annotation.get("procedure", ""),
-                    "n_step_segments": annotation.get("tiers", {}).get("steps", {}).get("n_segments"),
-                    "n_state_segments": annotation.get("tiers", {}).get("states", {}).get("n_segments"),
+                    **{
+                        f"n_{task.label_column}_segments": annotation.get("tiers", {}).get(name, {}).get("n_segments")
+                        for name, task in TASKS.items()
+                    },
                     "warnings": len(probe.get("warnings", [])),
                 }
             )

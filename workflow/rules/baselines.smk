@@ -1,6 +1,6 @@
 # Dataset assembly, folds, and the task-specific baselines (docs/models.md).
 #
-#   assemble:  per session, every feature group + both label tiers at dataset.fps
+#   assemble:  per session, every feature group + every task's labels at dataset.fps
 #   folds:     results/models/folds.json (k folds by session; every model reads it)
 #   train_{task}: one job per method and fold, on that fold's training sessions only
 #   predict_{task}: one job per method and held-out session, with the model of the session's fold
@@ -13,92 +13,86 @@ from snakemake.logging import logger
 from egoinstruct.folds import assign_folds
 from egoinstruct.labels import load_labels
 
-DATASET = config["dataset"]
-BASELINES = config["baselines"]
-FOLDS = config["folds"]
-BASELINE_TASKS = ("steps", "states")
+DATASET = SETTINGS.dataset
+BASELINES = SETTINGS.baselines
+FOLDS = SETTINGS.folds
 
-# Sessions with annotations take part in training and evaluation; the steps task also needs the
-# session's procedure (its label set).
-ANNOTATED = [s for s in SESSIONS if (ANNOTATIONS.session == s).any()]
-TASK_SESSIONS = {
-    "steps": [s for s in ANNOTATED if session_procedure(s)],
-    "states": ANNOTATED,
-}
+# Sessions with annotations take part in training and evaluation; a per-procedure task also
+# needs the session's procedure (its label set).
+FOLD_SESSIONS = list(ANNOTATED)
 _fixed_folds = {
     s: int(f) for s, f in RECORDINGS.drop_duplicates("session").set_index("session").fold.items()
-    if s in ANNOTATED and not is_missing(f)
+    if s in FOLD_SESSIONS and not is_missing(f)
 }
 # Fewer annotated sessions than folds.k: leave-one-session-out instead (said once per run); a
 # single annotated session cannot be cross-validated, so the baselines are then left out.
-FOLDS_K = min(FOLDS["k"], len(ANNOTATED))
-if 2 <= len(ANNOTATED) < FOLDS["k"]:
+FOLDS_K = min(FOLDS.k, len(FOLD_SESSIONS))
+if 2 <= len(FOLD_SESSIONS) < FOLDS.k:
     logger.warning(
-        f"folds.k is {FOLDS['k']} but only {len(ANNOTATED)} sessions are annotated: using "
+        f"folds.k is {FOLDS.k} but only {len(FOLD_SESSIONS)} sessions are annotated: using "
         f"{FOLDS_K} folds (leave one session out)"
     )
-if len(ANNOTATED) < 2:
-    ANNOTATED = []
-    TASK_SESSIONS = {"steps": [], "states": []}
+if len(FOLD_SESSIONS) < 2:
+    FOLD_SESSIONS = []
+BASELINE_SESSIONS = {task: [s for s in sessions if s in FOLD_SESSIONS] for task, sessions in TASK_SCORED_SESSIONS.items()}
 FOLD_OF = (
-    assign_folds({s: session_procedure(s) for s in ANNOTATED}, FOLDS_K, FOLDS["seed"], _fixed_folds)
-    if ANNOTATED
+    assign_folds({s: PROCEDURE_OF[s] for s in FOLD_SESSIONS}, FOLDS_K, FOLDS.seed, _fixed_folds)
+    if FOLD_SESSIONS
     else {}
 )
-METHODS = {
-    task: {name: m for name, m in BASELINES[task].items() if m.get("enabled", True)} for task in BASELINE_TASKS
+METHODS = {task: BASELINES.enabled(task) for task in TASK_NAMES}
+
+
+# Label sets read once at parse time: per task the labels of each session (per-procedure tasks:
+# its procedure's) and the class list of the models (every label of the task; labels of the same
+# name in several procedures are one class). A session's predictions are restricted to its labels.
+_label_set = lambda task, procedure: list(
+    load_labels(SETTINGS.labels_dir, task, procedure if TASKS[task].per_procedure else None).labels
+)
+
+SESSION_LABELS = {
+    task: {s: _label_set(task, PROCEDURE_OF[s]) for s in BASELINE_SESSIONS[task]} for task in TASK_NAMES
 }
-# Class lists: every state; the steps of every procedure in the annotation sheet (shared labels
-# such as `background` are one class). Each session's predictions are restricted to its own
-# procedure's labels.
-PROCEDURES = sorted({session_procedure(s) for s in TASK_SESSIONS["steps"]})
-# label files read once at parse time (the predict jobs' params look them up per session)
-STEP_LABELS = {p: list(load_labels(config["labels_dir"], "steps", p).labels) for p in PROCEDURES}
 TASK_CLASSES = {
-    "states": list(load_labels(config["labels_dir"], "states").labels),
-    "steps": list(dict.fromkeys(l for p in PROCEDURES for l in STEP_LABELS[p])),
+    task: list(dict.fromkeys(
+        label
+        for procedure in sorted({PROCEDURE_OF[s] or "" for s in BASELINE_SESSIONS[task]})
+        for label in _label_set(task, procedure or None)
+    ))
+    for task in TASK_NAMES
 }
-SESSION_LABELS = lambda task, s: STEP_LABELS[session_procedure(s)] if task == "steps" else TASK_CLASSES["states"]
-TRAIN_SESSIONS = lambda task, fold: [s for s in TASK_SESSIONS[task] if FOLD_OF[s] != int(fold)]
+TRAIN_SESSIONS = lambda task, fold: [s for s in BASELINE_SESSIONS[task] if FOLD_OF[s] != int(fold)]
 METHOD_GROUPS = lambda task, method: (
-    DATASET["modality_sets"][METHODS[task][method]["modalities"]]
-    if METHODS[task][method]["model"] != "majority"
-    else []
+    list(DATASET.modality_sets[METHODS[task][method].modalities]) if METHODS[task][method].model != "majority" else []
 )
 # The devices whose tables feed a session's dataset: per role the first in the sheet (a second
 # camera of the same role is not used by the baselines).
-DEVICE_ROLE = lambda s, d: device_rows(s, d)[0]["role"]
-FIRST_BY_ROLE = lambda s, devices: {DEVICE_ROLE(s, d): d for d in reversed(devices)}
+FIRST_BY_ROLE = lambda s, devices: {device_role(s, d): d for d in reversed(devices)}
 assembly_devices = lambda s: {
     "visual": FIRST_BY_ROLE(s, feature_devices(s)),
     "gaze": FIRST_BY_ROLE(s, [d for d in gaze_devices(s) if d in head_devices(s)]),
     "head_motion": FIRST_BY_ROLE(s, head_video_devices(s)),
 }
-BASELINE_GPU = 1 if BASELINES["device"].startswith("cuda") else 0
+BASELINE_GPU = 1 if BASELINES.device.startswith("cuda") else 0
 
-for _task in BASELINE_TASKS:
+for _task in TASK_NAMES:
     for _method, _spec in METHODS[_task].items():
-        if _spec["model"] != "majority" and _spec.get("modalities") not in DATASET["modality_sets"]:
-            raise ValueError(
-                f"config baselines.{_task}.{_method}.modalities: {_spec.get('modalities')!r} is not a "
-                f"name in dataset.modality_sets ({', '.join(DATASET['modality_sets'])})"
-            )
-        if not TASK_SESSIONS[_task]:
+        if not BASELINE_SESSIONS[_task]:
             continue
         PREDICTION_METHODS[_task][_method] = {
-            "sessions": TASK_SESSIONS[_task],
-            "kind": "reference" if _spec["model"] == "majority" else "baseline",
+            "sessions": BASELINE_SESSIONS[_task],
+            "kind": "reference" if _spec.model == "majority" else "baseline",
             "inputs": METHOD_GROUPS(_task, _method),
         }
 
 
 TARGETS.append(
     lambda: [
-        *expand("results/sessions/{s}/dataset.parquet", s=ANNOTATED),
-        *(["results/models/folds.json"] if ANNOTATED else []),
+        *expand("results/sessions/{s}/dataset.parquet", s=FOLD_SESSIONS),
+        *(["results/models/folds.json"] if FOLD_SESSIONS else []),
         *[
             path
-            for task in BASELINE_TASKS
+            for task in TASK_NAMES
             for method in METHODS[task]
             if method in PREDICTION_METHODS[task]
             for path in prediction_paths(task, method)
@@ -108,7 +102,6 @@ TARGETS.append(
 
 
 wildcard_constraints:
-    task="steps|states",
     fold="[0-9]+",
 
 
@@ -120,20 +113,17 @@ rule assemble:
         head_motion=lambda wc: [f"results/sessions/{wc.session}/head_motion/{d}.parquet" for d in assembly_devices(wc.session)["head_motion"].values()],
         prosody="results/sessions/{session}/prosody.parquet",
         transcript="results/sessions/{session}/transcript.parquet",
-        annotations=lambda wc: ANNOTATIONS.loc[ANNOTATIONS.session == wc.session, "path"].tolist(),
+        annotations=lambda wc: session_annotations(wc.session),
     output:
         "results/sessions/{session}/dataset.parquet",
     params:
         code=SCRIPT_CODE("assemble.py"),
         devices=lambda wc: assembly_devices(wc.session),
-        procedure=lambda wc: session_procedure(wc.session),
-        annotations=lambda wc: session_annotation_rows(wc.session),
-        eaf_tiers=config["annotation_checks"]["eaf_tiers"],
-        fps=DATASET["fps"],
-        text=DATASET["text"],
-        visual_roles=config["features"]["roles"],
-    conda:
-        CONDA_ENV
+        procedure=lambda wc: PROCEDURE_OF[wc.session],
+        eaf_tiers=SETTINGS.annotation_checks.eaf_tiers,
+        fps=DATASET.fps,
+        text=DATASET.text.to_mapping(),
+        visual_roles=list(FEATURES.roles),
     log:
         "logs/assemble/{session}.log",
     benchmark:
@@ -153,13 +143,11 @@ rule folds:
         code=SCRIPT_CODE("folds.py"),
         # the assignment itself, so any change to it (sessions, procedures, k, seed, the sheet's
         # fold column) rewrites the file
-        procedures={s: session_procedure(s) for s in ANNOTATED},
+        procedures={s: PROCEDURE_OF[s] for s in FOLD_SESSIONS},
         k=FOLDS_K,
-        seed=FOLDS["seed"],
+        seed=FOLDS.seed,
         fixed=_fixed_folds,
         assignment=FOLD_OF,
-    conda:
-        CONDA_ENV
     log:
         "logs/folds.log",
     benchmark:
@@ -172,7 +160,7 @@ rule folds:
         "../scripts/folds.py"
 
 
-for _task in BASELINE_TASKS:
+for _task in TASK_NAMES:
 
     rule:
         name:
@@ -185,24 +173,24 @@ for _task in BASELINE_TASKS:
         output:
             model=f"results/models/{_task}/{{method}}/fold{{fold}}/model.ckpt",
             summary=f"results/models/{_task}/{{method}}/fold{{fold}}/training.json",
+            # checkpoints, epoch history and curves, or the boosting model's own record
+            artifacts=directory(f"results/models/{_task}/{{method}}/fold{{fold}}/artifacts"),
         params:
             code=SCRIPT_CODE("train_baseline.py"),
             task=_task,
-            method=lambda wc, task=_task: METHODS[task][wc.method],
+            method=lambda wc, task=_task: METHODS[task][wc.method].to_mapping(),
             groups=lambda wc, task=_task: METHOD_GROUPS(task, wc.method),
             classes=TASK_CLASSES[_task],
             sessions=lambda wc, task=_task: TRAIN_SESSIONS(task, wc.fold),
-            seed=BASELINES["seed"],
-            device=BASELINES["device"],
+            seed=BASELINES.seed,
+            device=BASELINES.device,
         wildcard_constraints:
             method="|".join(re.escape(m) for m in METHODS[_task]) or "no-method-enabled",
-        conda:
-            CONDA_ENV
         log:
             f"logs/train/{_task}/{{method}}/fold{{fold}}.log",
         benchmark:
             f"benchmarks/train/{_task}/{{method}}/fold{{fold}}.tsv"
-        threads: BASELINES["threads"]
+        threads: BASELINES.threads
         resources:
             mem_mb=6000,
             runtime=240,
@@ -221,16 +209,14 @@ for _task in BASELINE_TASKS:
         params:
             code=SCRIPT_CODE("predict_baseline.py"),
             task=_task,
-            method=lambda wc, task=_task: METHODS[task][wc.method],
+            method=lambda wc, task=_task: METHODS[task][wc.method].to_mapping(),
             groups=lambda wc, task=_task: METHOD_GROUPS(task, wc.method),
             classes=TASK_CLASSES[_task],
-            labels=lambda wc, task=_task: SESSION_LABELS(task, wc.session),
+            labels=lambda wc, task=_task: SESSION_LABELS[task][wc.session],
             fold=lambda wc: FOLD_OF[wc.session],
-            device=BASELINES["device"],
+            device=BASELINES.device,
         wildcard_constraints:
             method="|".join(re.escape(m) for m in METHODS[_task]) or "no-method-enabled",
-        conda:
-            CONDA_ENV
         log:
             f"logs/predict/{_task}/{{method}}/{{session}}.log",
         benchmark:

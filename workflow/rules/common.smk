@@ -1,11 +1,12 @@
 # The only place that reads the configuration and the sample sheets. Rules get everything they
-# need through the input functions and values defined here.
+# need through the values and input functions defined here: typed settings (SETTINGS), the
+# sheets (RECORDINGS, ANNOTATIONS) and the task registry (egoinstruct.tasks).
 import re
 from pathlib import Path
 
-from snakemake.utils import validate
-
 from egoinstruct.codeversion import code_digest
+from egoinstruct.labels import label_file
+from egoinstruct.settings.workflow import check_against_sheet, load_settings
 from egoinstruct.sheet import (
     MEDIA_KINDS,
     check_paths_exist,
@@ -13,44 +14,46 @@ from egoinstruct.sheet import (
     read_annotation_sheet,
     read_recordings,
 )
+from egoinstruct.tasks import TASKS, TASK_NAMES, task_sessions
 
-validate(config, schema="../schemas/config.schema.yaml")
+# Schema, types and every check that involves several keys, before any job is planned: a typo
+# anywhere in the configuration stops `snakemake -n` with the file, the key and the fix.
+CONFIG_SOURCE = ", ".join(str(p) for p in workflow.configfiles) or "the configuration"
+SETTINGS = load_settings(config, CONFIG_SOURCE)
 
 # Every rule passes the digest of the package code its script runs as a param, so editing a
-# module of egoinstruct reruns exactly the jobs whose scripts import it (egoinstruct.codeversion).
+# module of egoinstruct reruns exactly the jobs whose scripts use it (egoinstruct.codeversion).
 SCRIPTS_DIR = Path(workflow.current_basedir).parent / "scripts"
 SCRIPT_CODE = lambda script: code_digest(SCRIPTS_DIR / script)
 
-# One environment serves every rule (whisperx pins the torch that all stages use). Rules name it
-# so that `--software-deployment-method conda` can build it; relative to workflow/rules/.
-CONDA_ENV = "../../environment.yml"
-
-RECORDINGS = read_recordings(config["recordings"], config["reference_role"])
-ANNOTATIONS = read_annotation_sheet(config["annotations"], config["labels_dir"])
+RECORDINGS = read_recordings(SETTINGS.recordings, SETTINGS.reference_role)
+ANNOTATIONS = read_annotation_sheet(SETTINGS.annotations, SETTINGS.labels_dir)
 SESSIONS = list(dict.fromkeys(RECORDINGS.session))
-DEMO = config["demo"]
-DEMO_ROOT = Path(DEMO["root"])
+DEMO = SETTINGS.demo
+DEMO_ROOT = Path(DEMO.root)
 
 # Inputs under the demo root are made by the demo_session rule; everything else must exist now,
 # so a typo fails here with the sheet line instead of as a missing-input error later.
-_generated = DEMO_ROOT if DEMO["enabled"] else None
-check_paths_exist(RECORDINGS, config["recordings"], _generated)
-check_paths_exist(ANNOTATIONS, config["annotations"], _generated)
+_generated = DEMO_ROOT if DEMO.enabled else None
+check_paths_exist(RECORDINGS, SETTINGS.recordings, _generated)
+check_paths_exist(ANNOTATIONS, SETTINGS.annotations, _generated)
 _unknown = sorted(set(ANNOTATIONS.session) - set(SESSIONS))
 if _unknown:
     raise ValueError(
-        f"{config['annotations']}: session(s) {', '.join(_unknown)} are not in "
-        f"{config['recordings']}; fix the session names or add their recordings"
+        f"{SETTINGS.annotations}: session(s) {', '.join(_unknown)} are not in "
+        f"{SETTINGS.recordings}; fix the session names or add their recordings"
     )
+check_against_sheet(SETTINGS, SESSIONS, sorted(set(RECORDINGS.device)), SETTINGS.recordings)
 
 
 def _one_of(values):
-    return "|".join(re.escape(v) for v in sorted(set(values)))
+    return "|".join(re.escape(v) for v in sorted(set(values))) or "no-value"
 
 
 wildcard_constraints:
     session=_one_of(SESSIONS),
     device=_one_of(RECORDINGS.device),
+    task=_one_of(TASK_NAMES),
 
 
 def session_devices(session):
@@ -60,7 +63,7 @@ def session_devices(session):
 
 def reference_device(session):
     """The device whose first frame is t = 0 of the session clock."""
-    rows = RECORDINGS[(RECORDINGS.session == session) & (RECORDINGS.role == config["reference_role"])]
+    rows = RECORDINGS[(RECORDINGS.session == session) & (RECORDINGS.role == SETTINGS.reference_role)]
     return rows.device.iloc[0]
 
 
@@ -78,6 +81,15 @@ def device_rows(session, device):
     device's rows reruns only that device's jobs."""
     columns = ["session", "device", "role", "kind", "path", "offset_s", "fold", "line"]
     return _device_table(session, device)[columns].to_dict(orient="records")
+
+
+def device_role(session, device):
+    return device_rows(session, device)[0]["role"]
+
+
+def device_roles(session):
+    """{device: role} of a session, in sheet order."""
+    return {d: device_role(session, d) for d in session_devices(session)}
 
 
 def device_media(session, device):
@@ -122,19 +134,64 @@ def device_probe(wildcards):
     return f"results/sessions/{wildcards.session}/probe/{wildcards.device}.json"
 
 
+def reference_probe_of(session):
+    return f"results/sessions/{session}/probe/{reference_device(session)}.json"
+
+
 def reference_probe(wildcards):
     """The probe of the session's reference device: its duration is the session's extent."""
-    return f"results/sessions/{wildcards.session}/probe/{reference_device(wildcards.session)}.json"
+    return reference_probe_of(wildcards.session)
 
 
-def session_annotation_rows(session):
-    rows = ANNOTATIONS[ANNOTATIONS.session == session]
-    return rows[["session", "procedure", "path", "line"]].to_dict(orient="records")
+def device_clock_inputs(wildcards):
+    """What egoinstruct.clock.DeviceClock.read needs: the device's sync record and the reference probe."""
+    return {
+        "sync": f"results/sessions/{wildcards.session}/sync/{wildcards.device}.json",
+        "reference_probe": reference_probe(wildcards),
+    }
+
+
+def session_annotations(session):
+    """Every annotation file of a session, in sheet order (all of them are read together)."""
+    return ANNOTATIONS.loc[ANNOTATIONS.session == session, "path"].tolist()
+
+
+def annotation_inputs(sessions):
+    """Every annotation file of ``sessions``, session by session (a rule's input)."""
+    return [path for s in sessions for path in session_annotations(s)]
+
+
+def annotation_layout(sessions):
+    """How annotation_inputs(sessions) splits into sessions (a param; the paths stay inputs):
+    egoinstruct.annotations.group_by_session puts them back together."""
+    return [{"session": s, "procedure": session_procedure(s), "files": len(session_annotations(s))} for s in sessions]
 
 
 def session_procedure(session):
     rows = ANNOTATIONS[ANNOTATIONS.session == session]
     return rows.procedure.iloc[0] if not rows.empty else None
+
+
+PROCEDURE_OF = {s: session_procedure(s) for s in SESSIONS}
+ANNOTATED = [s for s in SESSIONS if session_annotations(s)]
+# The sessions each task can be run on (per-procedure tasks need the session's procedure) and
+# scored on (those with annotations too).
+TASK_RUN_SESSIONS = {name: task_sessions(task, PROCEDURE_OF) for name, task in TASKS.items()}
+TASK_SCORED_SESSIONS = {name: [s for s in sessions if s in ANNOTATED] for name, sessions in TASK_RUN_SESSIONS.items()}
+
+
+def label_files(task, sessions):
+    """The label sets of ``task`` that ``sessions`` use (per procedure, or the task's one set): rule
+    inputs wherever labels are read, so editing a label set (names or descriptions) reruns them."""
+    procedures = {PROCEDURE_OF[s] for s in sessions if TASKS[task].takes_part(PROCEDURE_OF[s])}
+    if not TASKS[task].per_procedure:
+        procedures = {None} if sessions else set()
+    return sorted(str(label_file(SETTINGS.labels_dir, task, p)) for p in procedures)
+
+
+def session_label_files(session):
+    """Every label set a session's annotations are checked against."""
+    return [path for task in TASK_NAMES for path in label_files(task, [session])] if session_annotations(session) else []
 
 
 # What `snakemake` with no target builds: each stage's .smk registers a function returning its
@@ -145,7 +202,7 @@ TARGETS = []
 # {"sessions": [...], "kind": "baseline" | "zero-shot" | "reference", "inputs": [modalities]}
 # (predictions in results/predictions/{task}/{method}/{session}.parquet). The evaluation stage
 # evaluates whatever is registered.
-PREDICTION_METHODS = {"steps": {}, "states": {}}
+PREDICTION_METHODS = {name: {} for name in TASK_NAMES}
 
 
 def prediction_paths(task, method):

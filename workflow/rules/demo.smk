@@ -2,19 +2,17 @@
 # missing input is an error, never silently replaced by synthetic files.
 from egoinstruct.demo import procedure_for, session_files
 
-if DEMO["enabled"]:
+if DEMO.enabled:
 
     rule demo_session:
         output:
             list(session_files("{session}", DEMO_ROOT, with_eaf=True).values()),
         params:
             code=SCRIPT_CODE("generate_demo_session.py"),
-            settings={k: v for k, v in DEMO.items() if k not in ("enabled", "root")},
-            labels_dir=config["labels_dir"],
+            settings=DEMO.to_mapping(),
+            labels_dir=SETTINGS.labels_dir,
             procedure=lambda wc: session_procedure(wc.session)
             or procedure_for(SESSIONS.index(wc.session)),
-        conda:
-            CONDA_ENV
         log:
             "logs/demo/{session}.log",
         benchmark:

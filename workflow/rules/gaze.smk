@@ -3,21 +3,26 @@
 # egoinstruct.gaze and egoinstruct.visual.
 from egoinstruct.visual.motion import find_mps_trajectory
 
-GAZE = config["gaze"]
-FEATURES = config["features"]
-HEAD_MOTION = config["head_motion"]
+GAZE = SETTINGS.gaze
+FEATURES = SETTINGS.features
+HEAD_MOTION = SETTINGS.head_motion
+GAZE_DEBUG = SETTINGS.gaze_debug
 
 # Head cameras with a video (face detection, head motion and debug GIFs need frames).
 head_video_devices = lambda s: [d for d in head_devices(s) if d in video_devices(s)]
-feature_devices = lambda s: [
-    d for d in video_devices(s) if device_rows(s, d)[0]["role"] in FEATURES["roles"]
-]
-debug_sessions = lambda: [s for s in (GAZE["debug"]["sessions"] or SESSIONS[:1]) if s in SESSIONS]
+feature_devices = lambda s: [d for d in video_devices(s) if device_role(s, d) in FEATURES.roles]
+debug_sessions = lambda: [s for s in (GAZE_DEBUG.sessions or SESSIONS[:1]) if s in SESSIONS]
 gaze_trajectory = lambda wc: (
     find_mps_trajectory(device_input(wc.session, wc.device, "gaze_csv"))
-    if HEAD_MOTION["method"] != "video"
+    if HEAD_MOTION.method != "video"
     else []
 )
+# The inputs a head camera's camera model may come from (egoinstruct.gaze.stage.device_camera):
+# the Aria VRS, a calibration JSON, else gaze.camera from the config.
+camera_inputs = lambda wc: {
+    "calibration": device_input(wc.session, wc.device, "calibration") or [],
+    "vrs": [r["path"] for r in device_rows(wc.session, wc.device) if r["kind"] == "aria_vrs"],
+}
 
 
 TARGETS.append(
@@ -34,7 +39,7 @@ TARGETS.append(
     ]
     + [
         f"results/sessions/{session}/gaze_debug/{device}.gif"
-        for session in (debug_sessions() if GAZE["debug"]["enabled"] else [])
+        for session in (debug_sessions() if GAZE_DEBUG.enabled else [])
         for device in gaze_devices(session)
         if device in video_devices(session)
     ]
@@ -44,16 +49,13 @@ TARGETS.append(
 rule faces:
     # Faces in a head camera's frames (the partner's face for gaze targets).
     input:
+        unpack(device_clock_inputs),
         video=lambda wc: device_media(wc.session, wc.device),
-        sync="results/sessions/{session}/sync/{device}.json",
-        reference_probe=reference_probe,
     output:
         "results/sessions/{session}/faces/{device}.parquet",
     params:
         code=SCRIPT_CODE("faces.py"),
-        settings=GAZE["faces"],
-    conda:
-        CONDA_ENV
+        settings=GAZE.faces.to_mapping(),
     log:
         "logs/faces/{session}/{device}.log",
     benchmark:
@@ -68,27 +70,22 @@ rule faces:
 
 rule gaze:
     input:
+        unpack(device_clock_inputs),
+        unpack(camera_inputs),
         csv=lambda wc: device_input(wc.session, wc.device, "gaze_csv"),
         probe=device_probe,
-        sync="results/sessions/{session}/sync/{device}.json",
-        reference_probe=reference_probe,
         faces=lambda wc: (
             [f"results/sessions/{wc.session}/faces/{wc.device}.parquet"]
             if wc.device in video_devices(wc.session)
             else []
         ),
-        calibration=lambda wc: device_input(wc.session, wc.device, "calibration") or [],
-        vrs=lambda wc: [r["path"] for r in device_rows(wc.session, wc.device) if r["kind"] == "aria_vrs"],
     output:
         gaze="results/sessions/{session}/gaze/{device}.parquet",
         windows="results/sessions/{session}/gaze_windows/{device}.parquet",
     params:
         code=SCRIPT_CODE("gaze.py"),
-        # faces and debug have their own rules; leaving them out keeps their edits from rerunning this
-        settings={k: v for k, v in GAZE.items() if k not in ("faces", "debug")},
-        recordings_sheet=config["recordings"],
-    conda:
-        CONDA_ENV
+        settings=GAZE.to_mapping(),
+        recordings_sheet=SETTINGS.recordings,
     log:
         "logs/gaze/{session}/{device}.log",
     benchmark:
@@ -103,11 +100,10 @@ rule gaze:
 
 rule head_motion:
     input:
+        unpack(device_clock_inputs),
+        unpack(camera_inputs),
         video=lambda wc: device_media(wc.session, wc.device),
         probe=device_probe,
-        sync="results/sessions/{session}/sync/{device}.json",
-        reference_probe=reference_probe,
-        calibration=lambda wc: device_input(wc.session, wc.device, "calibration") or [],
         trajectory=gaze_trajectory,
         # only to date the trajectory when the video has no clock tag (gaze.clock_start)
         gaze_csv=lambda wc: (
@@ -117,11 +113,10 @@ rule head_motion:
         "results/sessions/{session}/head_motion/{device}.parquet",
     params:
         code=SCRIPT_CODE("head_motion.py"),
-        settings=HEAD_MOTION,
-        clock_start=GAZE["clock_start"],
-        camera=GAZE["camera"],
-    conda:
-        CONDA_ENV
+        settings=HEAD_MOTION.to_mapping(),
+        clock_start=GAZE.clock_start,
+        camera=GAZE.camera,
+        recordings_sheet=SETTINGS.recordings,
     log:
         "logs/head_motion/{session}/{device}.log",
     benchmark:
@@ -136,16 +131,13 @@ rule head_motion:
 
 rule visual_features:
     input:
+        unpack(device_clock_inputs),
         video=lambda wc: device_media(wc.session, wc.device),
-        sync="results/sessions/{session}/sync/{device}.json",
-        reference_probe=reference_probe,
     output:
         "results/sessions/{session}/visual/{device}.parquet",
     params:
         code=SCRIPT_CODE("visual_features.py"),
-        settings=FEATURES,
-    conda:
-        CONDA_ENV
+        settings=FEATURES.to_mapping(),
     log:
         "logs/visual_features/{session}/{device}.log",
     benchmark:
@@ -168,7 +160,7 @@ rule gaze_plot:
         motion=lambda wc: expand(
             "results/sessions/{session}/head_motion/{device}.parquet",
             session=wc.session,
-            device=[d for d in gaze_devices(wc.session) if d in head_video_devices(wc.session)],
+            device=[d for d in gaze_devices(wc.session) if d in head_video_devices(wc.session)],  # = motion_devices
         ),
     output:
         report(
@@ -180,8 +172,7 @@ rule gaze_plot:
     params:
         code=SCRIPT_CODE("gaze_plot.py"),
         devices=lambda wc: gaze_devices(wc.session),
-    conda:
-        CONDA_ENV
+        motion_devices=lambda wc: [d for d in gaze_devices(wc.session) if d in head_video_devices(wc.session)],
     log:
         "logs/gaze_plot/{session}.log",
     benchmark:
@@ -195,20 +186,17 @@ rule gaze_plot:
 
 
 rule gaze_debug:
-    # Only requested (rule all) when gaze.debug.enabled; for people who want to look.
+    # Only requested (rule all) when gaze_debug.enabled; for people who want to look.
     input:
+        unpack(device_clock_inputs),
         video=lambda wc: device_media(wc.session, wc.device),
-        sync="results/sessions/{session}/sync/{device}.json",
-        reference_probe=reference_probe,
         gaze="results/sessions/{session}/gaze/{device}.parquet",
         faces="results/sessions/{session}/faces/{device}.parquet",
     output:
         "results/sessions/{session}/gaze_debug/{device}.gif",
     params:
         code=SCRIPT_CODE("gaze_debug.py"),
-        settings={k: v for k, v in GAZE["debug"].items() if k not in ("enabled", "sessions")},
-    conda:
-        CONDA_ENV
+        settings=GAZE_DEBUG.to_mapping(),
     log:
         "logs/gaze_debug/{session}/{device}.log",
     benchmark:

@@ -27,8 +27,6 @@ rule device_audio:
         meta="results/sessions/{session}/audio_device/{device}.json",
     params:
         code=SCRIPT_CODE("device_audio.py"),
-    conda:
-        CONDA_ENV
     log:
         "logs/device_audio/{session}/{device}.log",
     benchmark:
@@ -50,13 +48,10 @@ rule sync_device:
     params:
         code=SCRIPT_CODE("sync_device.py"),
         reference_device=lambda wc: reference_device(wc.session),
-        role=lambda wc: device_rows(wc.session, wc.device)[0]["role"],
+        role=lambda wc: device_role(wc.session, wc.device),
         sheet_offset_s=lambda wc: device_sheet_offset(wc.session, wc.device),
-        settings={k: v for k, v in config["sync"].items() if k != "on_low_confidence"},
-        on_low_confidence=config["sync"]["on_low_confidence"],
-        recordings_sheet=config["recordings"],
-    conda:
-        CONDA_ENV
+        settings=SETTINGS.sync.to_mapping(),
+        recordings_sheet=SETTINGS.recordings,
     log:
         "logs/sync_device/{session}/{device}.log",
     benchmark:
@@ -87,8 +82,6 @@ rule sync_session:
         ),
     params:
         code=SCRIPT_CODE("sync_session.py"),
-    conda:
-        CONDA_ENV
     log:
         "logs/sync_session/{session}.log",
     benchmark:
@@ -103,17 +96,14 @@ rule sync_session:
 
 rule session_audio:
     input:
+        unpack(device_clock_inputs),
         wav="results/sessions/{session}/audio_device/{device}.wav",
         meta="results/sessions/{session}/audio_device/{device}.json",
-        sync="results/sessions/{session}/sync/{device}.json",
-        reference_probe=reference_probe,
     output:
         wav="results/sessions/{session}/audio/{device}.wav",
         meta="results/sessions/{session}/audio/{device}.json",
     params:
         code=SCRIPT_CODE("session_audio.py"),
-    conda:
-        CONDA_ENV
     log:
         "logs/session_audio/{session}/{device}.log",
     benchmark:
@@ -140,9 +130,7 @@ rule audio_alignment:
         code=SCRIPT_CODE("audio_alignment.py"),
         devices=lambda wc: session_devices(wc.session),
         reference_device=lambda wc: reference_device(wc.session),
-        band_hz=config["sync"]["band_hz"],
-    conda:
-        CONDA_ENV
+        settings=SETTINGS.sync.to_mapping(),
     log:
         "logs/audio_alignment/{session}.log",
     benchmark:
@@ -157,16 +145,13 @@ rule audio_alignment:
 
 rule frames:
     input:
+        unpack(device_clock_inputs),
         video=lambda wc: device_media(wc.session, wc.device),
-        sync="results/sessions/{session}/sync/{device}.json",
-        reference_probe=reference_probe,
     output:
         "results/sessions/{session}/frames/{device}.parquet",
     params:
         code=SCRIPT_CODE("frames.py"),
-        settings=config["frames"],
-    conda:
-        CONDA_ENV
+        settings=SETTINGS.frames.to_mapping(),
     log:
         "logs/frames/{session}/{device}.log",
     benchmark:

@@ -1,51 +1,59 @@
 # Zero-shot multimodal LLMs (config: mllm; docs/mllm.md). One job per task and model runs the
 # model over the windows of every session (one model load, one bounded pool of calls, one
 # response cache), writing frame-level predictions in the shared predictions contract and the
-# window records; a summary per run scores it against the annotations.
+# window records; a summary per run scores it on the evaluation's grid (egoinstruct.evaluation).
 from egoinstruct.mllm.windows import resolve_devices
 
-MLLM = config["mllm"]
-MLLM_MODELS = [name for name, model in MLLM["models"].items() if model.get("enabled", True)]
-# The steps task needs each session's procedure (from the annotation sheet).
-MLLM_SESSIONS = {
-    "steps": [s for s in SESSIONS if session_procedure(s)],
-    "states": list(SESSIONS),
-}
-MLLM_ROLES = lambda s: {d: device_rows(s, d)[0]["role"] for d in session_devices(s)}
+MLLM = SETTINGS.mllm
+MLLM_MODELS = MLLM.enabled_models()
+MLLM_TASKS = list(MLLM.tasks)
 MLLM_FRAME_DEVICES = lambda s: [
-    d for d in resolve_devices(MLLM["devices"], MLLM_ROLES(s), reference_device(s)) if d in video_devices(s)
+    d for d in resolve_devices(MLLM.devices, device_roles(s), reference_device(s)) if d in video_devices(s)
 ]
-MLLM_AUDIO_DEVICE = lambda s: next(iter(resolve_devices([MLLM["audio_device"]], MLLM_ROLES(s), reference_device(s))), None)
-MLLM_TAKES = lambda model, modality: modality in MLLM["models"][model]["modalities"]
-# What the script needs per session; media only for models that take it.
-MLLM_SESSION_INPUTS = lambda model, sessions: [
+MLLM_AUDIO_DEVICE = lambda s: (
+    next(iter(resolve_devices([MLLM.audio_device], device_roles(s), reference_device(s))), None)
+    if MLLM.audio_device else None
+)
+MLLM_TAKES = lambda model, modality: modality in MLLM.models[model].modalities
+
+
+# What the script gets per session, in order: its procedure and which media it has (only for
+# models that take them). The paths are the rule's inputs, listed in the same order.
+mllm_layout = lambda model, task: [
     {
         "session": s,
-        "procedure": session_procedure(s),
-        # the reference device's probe (session duration), not probe.json: that one also checks
-        # the annotations, and an annotation edit must not rerun zero-shot inference
-        "probe": f"results/sessions/{s}/probe/{reference_device(s)}.json",
-        "transcript": f"results/sessions/{s}/transcript.parquet",
-        "frames": {
-            d: f"results/sessions/{s}/frames/{d}.parquet" for d in MLLM_FRAME_DEVICES(s)
-        } if (MLLM_TAKES(model, "image") or MLLM_TAKES(model, "video")) and MLLM["frames_per_window"] > 0 else {},
-        "audio": f"results/sessions/{s}/audio/{MLLM_AUDIO_DEVICE(s)}.wav"
-        if MLLM_TAKES(model, "audio") and MLLM_AUDIO_DEVICE(s) else None,
+        "procedure": PROCEDURE_OF[s],
+        "frame_devices": MLLM_FRAME_DEVICES(s)
+        if (MLLM_TAKES(model, "image") or MLLM_TAKES(model, "video")) and MLLM.frames_per_window > 0
+        else [],
+        "audio": bool(MLLM_TAKES(model, "audio") and MLLM_AUDIO_DEVICE(s)),
     }
-    for s in sessions
+    for s in TASK_RUN_SESSIONS[task]
 ]
-MLLM_MEDIA = lambda model, sessions: [
-    path
-    for entry in MLLM_SESSION_INPUTS(model, sessions)
-    for path in [*entry["frames"].values(), *([entry["audio"]] if entry["audio"] else [])]
-]
+# The reference device's probe (session duration), not probe.json: that one also checks the
+# annotations, and an annotation edit must not rerun zero-shot inference.
+mllm_inputs = lambda wildcards, task: {
+    "probes": [reference_probe_of(e["session"]) for e in mllm_layout(wildcards.model, task)],
+    "transcripts": [f"results/sessions/{e['session']}/transcript.parquet" for e in mllm_layout(wildcards.model, task)],
+    "frames": [
+        f"results/sessions/{e['session']}/frames/{d}.parquet"
+        for e in mllm_layout(wildcards.model, task)
+        for d in e["frame_devices"]
+    ],
+    "audio": [
+        f"results/sessions/{e['session']}/audio/{MLLM_AUDIO_DEVICE(e['session'])}.wav"
+        for e in mllm_layout(wildcards.model, task)
+        if e["audio"]
+    ],
+}
 
-for _task in MLLM["tasks"]:
+
+for _task in MLLM_TASKS:
     for _model in MLLM_MODELS:
         PREDICTION_METHODS[_task][f"mllm-{_model}"] = {
-            "sessions": MLLM_SESSIONS[_task],
+            "sessions": TASK_RUN_SESSIONS[_task],
             "kind": "zero-shot",
-            "inputs": ["text" if m == "text" else m for m in MLLM["models"][_model]["modalities"]],
+            "inputs": list(MLLM.models[_model].modalities),
         }
 
 
@@ -53,16 +61,16 @@ TARGETS.append(
     lambda: [
         *[
             f"results/predictions/{task}/mllm-{model}/{s}.parquet"
-            for task in MLLM["tasks"]
+            for task in MLLM_TASKS
             for model in MLLM_MODELS
-            for s in MLLM_SESSIONS[task]
+            for s in TASK_RUN_SESSIONS[task]
         ],
-        *(["results/mllm/summary.tsv"] if MLLM_MODELS and MLLM["tasks"] else []),
+        *(["results/mllm/summary.tsv"] if MLLM_MODELS and MLLM_TASKS else []),
     ]
 )
 
 
-for _task in MLLM["tasks"]:
+for _task in MLLM_TASKS:
 
     rule:
         # One model on one task over all sessions; the response cache (mllm.cache_dir) is
@@ -70,26 +78,24 @@ for _task in MLLM["tasks"]:
         name:
             f"mllm_predict_{_task}"
         input:
-            probes=[f"results/sessions/{s}/probe/{reference_device(s)}.json" for s in MLLM_SESSIONS[_task]],
-            transcripts=expand("results/sessions/{s}/transcript.parquet", s=MLLM_SESSIONS[_task]),
-            media=lambda wc, sessions=MLLM_SESSIONS[_task]: MLLM_MEDIA(wc.model, sessions),
+            unpack(lambda wc, task=_task: mllm_inputs(wc, task)),
+            # the label sets: their names and descriptions are in every prompt
+            labels=label_files(_task, TASK_RUN_SESSIONS[_task]),
         output:
             predictions=expand(
-                "results/predictions/{task}/mllm-{{model}}/{s}.parquet", task=_task, s=MLLM_SESSIONS[_task]
+                "results/predictions/{task}/mllm-{{model}}/{s}.parquet", task=_task, s=TASK_RUN_SESSIONS[_task]
             ),
-            windows=expand("results/mllm/{task}/{{model}}/windows/{s}.parquet", task=_task, s=MLLM_SESSIONS[_task]),
+            windows=expand("results/mllm/{task}/{{model}}/windows/{s}.parquet", task=_task, s=TASK_RUN_SESSIONS[_task]),
             run=f"results/mllm/{_task}/{{model}}/run.json",
         params:
             code=SCRIPT_CODE("mllm_predict.py"),
             task=_task,
-            model=lambda wc: MLLM["models"][wc.model],
-            stage={k: v for k, v in MLLM.items() if k != "models"},
-            sessions=lambda wc, sessions=MLLM_SESSIONS[_task]: MLLM_SESSION_INPUTS(wc.model, sessions),
-            labels_dir=config["labels_dir"],
+            model=lambda wc: MLLM.models[wc.model].to_mapping(),
+            stage={**MLLM.to_mapping(), "models": {}},
+            layout=lambda wc, task=_task: mllm_layout(wc.model, task),
+            labels_dir=SETTINGS.labels_dir,
         wildcard_constraints:
-            model="|".join(MLLM_MODELS) or "no-model-enabled",
-        conda:
-            CONDA_ENV
+            model="|".join(re.escape(m) for m in MLLM_MODELS) or "no-model-enabled",
         log:
             f"logs/mllm_predict/{_task}/{{model}}.log",
         benchmark:
@@ -105,30 +111,27 @@ for _task in MLLM["tasks"]:
 
 
 rule mllm_summary:
-    # Run statistics plus a quick score against the annotations (the evaluation stage is the
-    # authority on cross-method metrics).
+    # Run statistics plus the run's score on the evaluation's grid (the same numbers as the
+    # `evaluate` rule's pooled figures for this method).
     input:
         run="results/mllm/{task}/{model}/run.json",
         predictions=lambda wc: expand(
-            "results/predictions/{task}/mllm-{model}/{s}.parquet", task=wc.task, model=wc.model, s=MLLM_SESSIONS[wc.task]
+            "results/predictions/{task}/mllm-{model}/{s}.parquet", task=wc.task, model=wc.model,
+            s=TASK_RUN_SESSIONS[wc.task],
         ),
-        annotations=lambda wc: sorted(set(ANNOTATIONS.loc[ANNOTATIONS.session.isin(MLLM_SESSIONS[wc.task]), "path"])),
+        annotations=lambda wc: annotation_inputs(TASK_SCORED_SESSIONS[wc.task]),
+        labels=lambda wc: label_files(wc.task, TASK_SCORED_SESSIONS[wc.task]),
     output:
         "results/mllm/{task}/{model}/summary.json",
     params:
         code=SCRIPT_CODE("mllm_summary.py"),
-        sessions=lambda wc: MLLM_SESSIONS[wc.task],
-        annotations=lambda wc: {
-            s: ANNOTATIONS.loc[ANNOTATIONS.session == s, "path"].iloc[0]
-            for s in MLLM_SESSIONS[wc.task]
-            if (ANNOTATIONS.session == s).any()
-        },
-        eaf_tiers=config["annotation_checks"]["eaf_tiers"],
+        sessions=lambda wc: TASK_RUN_SESSIONS[wc.task],
+        annotated=lambda wc: annotation_layout(TASK_SCORED_SESSIONS[wc.task]),
+        evaluation=SETTINGS.evaluation.to_mapping(),
+        labels_dir=SETTINGS.labels_dir,
+        eaf_tiers=SETTINGS.annotation_checks.eaf_tiers,
     wildcard_constraints:
-        task="steps|states",
-        model="|".join(MLLM_MODELS) or "no-model-enabled",
-    conda:
-        CONDA_ENV
+        model="|".join(re.escape(m) for m in MLLM_MODELS) or "no-model-enabled",
     log:
         "logs/mllm_summary/{task}/{model}.log",
     benchmark:
@@ -143,7 +146,7 @@ rule mllm_summary:
 
 rule mllm_overview:
     input:
-        expand("results/mllm/{task}/{model}/summary.json", task=MLLM["tasks"], model=MLLM_MODELS),
+        expand("results/mllm/{task}/{model}/summary.json", task=MLLM_TASKS, model=MLLM_MODELS),
     output:
         report(
             "results/mllm/summary.tsv",
@@ -152,8 +155,6 @@ rule mllm_overview:
         ),
     params:
         code=SCRIPT_CODE("mllm_overview.py"),
-    conda:
-        CONDA_ENV
     log:
         "logs/mllm_overview.log",
     benchmark:

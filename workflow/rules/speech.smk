@@ -2,7 +2,7 @@
 # One job per session: role attribution compares the wearers' tracks, so a session's devices are
 # read together. All settings travel as params, so changing a speech setting reruns these jobs.
 
-SPEECH = config["speech"]
+SPEECH = SETTINGS.speech
 
 
 TARGETS.append(
@@ -14,7 +14,7 @@ TARGETS.append(
             f"results/sessions/{session}/prosody.parquet",
             f"results/sessions/{session}/prosody_utterances.parquet",
             f"results/sessions/{session}/speech.png",
-            *([f"results/sessions/{session}/egemaps.parquet"] if SPEECH["prosody"]["opensmile"] else []),
+            *([f"results/sessions/{session}/egemaps.parquet"] if SETTINGS.prosody.opensmile else []),
         ]
     ]
 )
@@ -34,20 +34,18 @@ rule transcribe:
     params:
         code=SCRIPT_CODE("transcribe.py"),
         devices=lambda wc: session_devices(wc.session),
-        roles=lambda wc: {d: device_rows(wc.session, d)[0]["role"] for d in session_devices(wc.session)},
+        roles=lambda wc: device_roles(wc.session),
         reference=lambda wc: reference_device(wc.session),
-        settings={k: v for k, v in SPEECH.items() if k not in ("prosody", "threads")},
-    conda:
-        CONDA_ENV
+        settings=SPEECH.to_mapping(),
     log:
         "logs/transcribe/{session}.log",
     benchmark:
         "benchmarks/transcribe/{session}.tsv"
-    threads: SPEECH["threads"]
+    threads: SPEECH.threads
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=1 if SPEECH["asr"]["device"] == "cuda" else 0,
+        gpu=1 if SPEECH.asr.device == "cuda" else 0,
     script:
         "../scripts/transcribe.py"
 
@@ -73,11 +71,9 @@ rule prosody:
     params:
         code=SCRIPT_CODE("prosody.py"),
         devices=lambda wc: session_devices(wc.session),
-        roles=lambda wc: {d: device_rows(wc.session, d)[0]["role"] for d in session_devices(wc.session)},
+        roles=lambda wc: device_roles(wc.session),
         reference=lambda wc: reference_device(wc.session),
-        settings=SPEECH["prosody"],
-    conda:
-        CONDA_ENV
+        settings=SETTINGS.prosody.to_mapping(),
     log:
         "logs/prosody/{session}.log",
     benchmark:
@@ -91,7 +87,7 @@ rule prosody:
 
 
 rule egemaps:
-    # Only requested (TARGETS) when speech.prosody.opensmile is true.
+    # Only requested (TARGETS) when prosody.opensmile is true.
     input:
         wavs=lambda wc: expand(
             "results/sessions/{session}/audio/{device}.wav",
@@ -103,10 +99,8 @@ rule egemaps:
     params:
         code=SCRIPT_CODE("egemaps.py"),
         devices=lambda wc: session_devices(wc.session),
-        roles=lambda wc: {d: device_rows(wc.session, d)[0]["role"] for d in session_devices(wc.session)},
+        roles=lambda wc: device_roles(wc.session),
         reference=lambda wc: reference_device(wc.session),
-    conda:
-        CONDA_ENV
     log:
         "logs/egemaps/{session}.log",
     benchmark:

@@ -16,9 +16,7 @@ rule probe_device:
     params:
         code=SCRIPT_CODE("probe_device.py"),
         rows=lambda wc: device_rows(wc.session, wc.device),
-        recordings_sheet=config["recordings"],
-    conda:
-        CONDA_ENV
+        recordings_sheet=SETTINGS.recordings,
     log:
         "logs/probe_device/{session}/{device}.log",
     benchmark:
@@ -38,17 +36,16 @@ rule validate_session:
             session=wc.session,
             device=session_devices(wc.session),
         ),
-        annotations=lambda wc: ANNOTATIONS.loc[ANNOTATIONS.session == wc.session, "path"].tolist(),
+        annotations=lambda wc: session_annotations(wc.session),
+        labels=lambda wc: session_label_files(wc.session),
     output:
         "results/sessions/{session}/probe.json",
     params:
         code=SCRIPT_CODE("validate_session.py"),
-        annotations=lambda wc: session_annotation_rows(wc.session),
-        labels_dir=config["labels_dir"],
-        reference_role=config["reference_role"],
-        checks=config["annotation_checks"],
-    conda:
-        CONDA_ENV
+        procedure=lambda wc: PROCEDURE_OF[wc.session],
+        labels_dir=SETTINGS.labels_dir,
+        reference_role=SETTINGS.reference_role,
+        checks=SETTINGS.annotation_checks.to_mapping(),
     log:
         "logs/validate_session/{session}.log",
     benchmark:
@@ -72,8 +69,6 @@ rule inputs_overview:
         ),
     params:
         code=SCRIPT_CODE("inputs_overview.py"),
-    conda:
-        CONDA_ENV
     log:
         "logs/inputs_overview.log",
     benchmark:

@@ -1,9 +1,10 @@
-"""Rule assemble: a session's features and labels at dataset.fps -> dataset.parquet."""
+"""Rule assemble: a session's features and every task's labels at dataset.fps -> dataset.parquet."""
 
 import json
 
 from egoinstruct.dataset.stage import build_session_dataset
 from egoinstruct.logutil import rule_logging
+from egoinstruct.settings.dataset import TextModelSettings
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 
@@ -19,10 +20,10 @@ with rule_logging(sm.log[0]) as log:
         outputs=outputs,
         prosody=sm.input.prosody,
         transcript=sm.input.transcript,
-        annotation_rows=sm.params.annotations,
+        annotation_paths=list(sm.input.annotations),
         eaf_tiers=sm.params.eaf_tiers,
         fps=float(sm.params.fps),
-        text=sm.params.text,
+        text=TextModelSettings.from_mapping(sm.params.text),
         output=sm.output[0],
         visual_roles=sm.params.visual_roles,
         log=log,

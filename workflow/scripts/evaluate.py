@@ -1,28 +1,22 @@
 """Rule evaluate: every registered method of one task scored on one grid per session."""
 
-from pathlib import Path
-
-from egoinstruct.evaluation import (
-    EvaluationSettings,
-    evaluate_task,
-    load_truth,
-    methods_from_registry,
-    write_outputs,
-)
+from egoinstruct.annotations import group_by_session
+from egoinstruct.evaluation import evaluate_task, load_truth, methods_from_registry, write_outputs
 from egoinstruct.logutil import rule_logging
+from egoinstruct.settings.evaluation import EvaluationSettings
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]) as log:
     task = sm.wildcards.task
-    settings = EvaluationSettings.from_config(sm.params.settings)
-    annotations = {s: (entry["procedure"], entry["paths"]) for s, entry in sm.params.annotations.items()}
+    settings = EvaluationSettings.from_mapping(sm.params.settings)
+    annotations = group_by_session(list(sm.input.annotations), sm.params.annotated)
     truth = load_truth(task, annotations, settings.rate_hz, dict(sm.params.eaf_tiers))
-    methods = methods_from_registry(task, sm.params.methods)
+    methods = methods_from_registry(task, sm.params.methods, list(sm.input.predictions))
     log.info("%s: %d method(s), %d annotated session(s), grid %.3g Hz", task, len(methods), len(truth),
              settings.rate_hz)
     evaluation = evaluate_task(task, methods, truth, sm.params.labels_dir, settings)
-    write_outputs(evaluation, Path(sm.output.main).parent)
+    write_outputs(evaluation, dict(sm.output.items()))
     primary = settings.primary_metric[task]
     for name, result in evaluation.methods.items():
         value, std = result.headline[primary]

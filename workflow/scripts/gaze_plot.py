@@ -8,7 +8,7 @@ from egoinstruct.tables import read_table
 sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]):
-    motion = {path.split("/")[-1].removesuffix(".parquet"): path for path in sm.input.motion}
+    motion = dict(zip(sm.params.motion_devices, sm.input.motion, strict=True))
     devices = {}
     for device, path in zip(sm.params.devices, sm.input.gaze, strict=True):
         head = read_table(motion[device], "head_motion").to_pandas() if device in motion else None

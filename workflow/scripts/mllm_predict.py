@@ -9,25 +9,28 @@ import json
 
 from egoinstruct.io import write_json
 from egoinstruct.logutil import rule_logging
-from egoinstruct.mllm.settings import ModelSettings, StageSettings
 from egoinstruct.mllm.stage import SessionInputs, run_model_task
+from egoinstruct.settings.mllm import MllmSettings, ModelSettings
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]) as log:
-    stage = StageSettings.from_config({**sm.params.stage, "models": {}})
-    model = ModelSettings.from_config(sm.wildcards.model, sm.params.model)
+    stage = MllmSettings.from_mapping(sm.params.stage)
+    model = ModelSettings.from_mapping(sm.params.model)
+    # The inputs are listed session by session in the order of params.layout.
+    frames, audio = iter(sm.input.frames), iter(sm.input.audio)
     sessions = []
-    for entry, predictions, windows in zip(sm.params.sessions, sm.output.predictions, sm.output.windows, strict=True):
-        probe = json.loads(open(entry["probe"]).read())
+    for entry, probe, transcript, predictions, windows in zip(
+        sm.params.layout, sm.input.probes, sm.input.transcripts, sm.output.predictions, sm.output.windows, strict=True
+    ):
         sessions.append(
             SessionInputs(
                 session=entry["session"],
                 procedure=entry["procedure"],
-                duration_s=float(probe["duration_s"]),  # the reference device probe
-                frames=entry["frames"],
-                audio=entry["audio"],
-                transcript=entry["transcript"],
+                duration_s=float(json.loads(open(probe).read())["duration_s"]),  # the reference device probe
+                frames={device: next(frames) for device in entry["frame_devices"]},
+                audio=next(audio) if entry["audio"] else None,
+                transcript=transcript,
                 predictions=predictions,
                 windows=windows,
             )

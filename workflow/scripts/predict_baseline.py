@@ -9,13 +9,14 @@ import torch  # noqa: E402
 
 from egoinstruct.baselines import predict_method  # noqa: E402
 from egoinstruct.logutil import rule_logging  # noqa: E402
+from egoinstruct.settings.dataset import BaselineMethod  # noqa: E402
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]) as log:
     torch.set_num_threads(sm.threads)
     predict_method(
-        method=sm.params.method,
+        method=BaselineMethod.from_mapping(sm.params.method),
         model_path=sm.input.model,
         dataset_path=sm.input.dataset,
         task=sm.params.task,

@@ -7,15 +7,16 @@ import pandas as pd
 
 from egoinstruct.io import atomic_path
 from egoinstruct.logutil import rule_logging
+from egoinstruct.settings.speech import ProsodySettings
 from egoinstruct.speech.io import load_session_audio, write_table
-from egoinstruct.speech.prosody import ProsodySettings, plot_speech, session_prosody
+from egoinstruct.speech.prosody import plot_speech, session_prosody
 from egoinstruct.tables import read_table
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]) as log:
     session = sm.wildcards.session
-    settings = ProsodySettings(**{k: v for k, v in sm.params.settings.items() if k != "opensmile"})
+    settings = ProsodySettings.from_mapping(sm.params.settings)
     audio = load_session_audio(session, dict(zip(sm.params.devices, sm.input.wavs, strict=True)),
                                sm.params.roles, sm.params.reference)
     transcript = read_table(sm.input.transcript, "transcript").to_pandas()

@@ -1,41 +1,36 @@
-"""Rule report: the self-contained HTML report, summary.md, CSV tables and SVG timelines."""
+"""Rule report: the self-contained HTML report, summary.md, CSV tables and SVG timelines.
+
+Every file the report reads is one of this rule's inputs; the package never looks elsewhere."""
 
 from pathlib import Path
 
 from egoinstruct.logutil import rule_logging
 from egoinstruct.report import ReportInputs, ReportOutputs, build_report
+from egoinstruct.settings.evaluation import ReportSettings
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]) as log:
     sessions = list(sm.params.sessions)
-    metrics_dirs = {task: Path(f"results/metrics/{task}") for task in sm.params.tasks}
-    windows = {}
-    runs = {}
-    for task, mllm in sm.params.mllm.items():
-        for method, model in mllm.items():
-            runs[(task, method)] = f"results/mllm/{task}/{model}/run.json"
-            windows[(task, method)] = [
-                f"results/mllm/{task}/{model}/windows/{s}.parquet" for s in sm.params.methods[task][method]["sessions"]
-            ]
-    settings = dict(sm.params.settings or {})
+    settings = ReportSettings.from_mapping(sm.params.settings)
     inputs = ReportInputs(
         tasks=list(sm.params.tasks),
-        metrics_dirs=metrics_dirs,
+        metrics={task: {name: sm.input[f"metrics_{task}_{name}"] for name in sm.params.metric_files}
+                 for task in sm.params.tasks},
         sessions=sessions,
         procedures=dict(sm.params.procedures),
         probes=dict(zip(sessions, sm.input.probes, strict=True)),
         syncs=dict(zip(sessions, sm.input.syncs, strict=True)),
         speech=dict(zip(sessions, sm.input.speech, strict=True)),
         overview=sm.input.overview,
-        mllm_runs=runs,
-        mllm_windows=windows,
-        results_dir="results",
-        demo_root=sm.params.demo_root if sm.params.demo_sessions else None,
+        mllm=list(sm.input.mllm),
+        demo_quality=next(iter(sm.input.demo_quality), None),
         demo_sessions=list(sm.params.demo_sessions),
-        models_dir="results/models",
-        title=settings.get("title") or "egoinstruct — evaluation report",
-        timeline_sessions=list(settings.get("timeline_sessions") or []),
+        folds=next(iter(sm.input.folds), None),
+        training={(task, method, int(fold)): path
+                  for (task, method, fold), path in zip(sm.params.trained, sm.input.training, strict=True)},
+        title=settings.title,
+        timeline_sessions=list(settings.timeline_sessions),
         config_hash=sm.params.config_hash,
         repo=sm.params.repo,
     )

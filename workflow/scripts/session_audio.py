@@ -2,6 +2,7 @@
 
 import json
 
+from egoinstruct.clock import DeviceClock
 from egoinstruct.io import write_json
 from egoinstruct.logutil import rule_logging
 from egoinstruct.media.audio import place_on_session_clock, read_wav, write_wav
@@ -10,16 +11,16 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]) as log:
     samples, rate = read_wav(sm.input.wav)
-    clock = json.loads(open(sm.input.sync).read())
+    clock = DeviceClock.read(sm.input.sync, sm.input.reference_probe)
     device_meta = json.loads(open(sm.input.meta).read())
-    duration = json.loads(open(sm.input.reference_probe).read())["duration_s"]
-    aligned = place_on_session_clock(samples, rate, clock["offset_s"], duration, clock["drift_ppm"])
-    write_wav(sm.output.wav, aligned, rate)
+    sync_method = json.loads(open(sm.input.sync).read())["method"]
+    write_wav(sm.output.wav, place_on_session_clock(samples, rate, clock), rate)
     write_json(sm.output.meta, {
         **device_meta,
-        "session_duration_s": duration,
-        "offset_s": clock["offset_s"],
-        "drift_ppm": clock["drift_ppm"],
-        "sync_method": clock["method"],
+        "session_duration_s": clock.session_duration_s,
+        "offset_s": clock.offset_s,
+        "drift_ppm": clock.drift_ppm,
+        "sync_method": sync_method,
     })
-    log.info("%s: %.1f s on the session clock (offset %+.4f s)", sm.wildcards.device, duration, clock["offset_s"])
+    log.info("%s: %.1f s on the session clock (offset %+.4f s)", clock.device, clock.session_duration_s,
+             clock.offset_s)

@@ -3,7 +3,8 @@
 from egoinstruct.io import write_json
 from egoinstruct.logutil import rule_logging
 from egoinstruct.media.audio import read_wav
-from egoinstruct.sync import SyncSettings, sync_device
+from egoinstruct.settings.ingest import SyncSettings
+from egoinstruct.sync import sync_device
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 
@@ -11,7 +12,6 @@ with rule_logging(sm.log[0]) as log:
     reference, rate = read_wav(sm.input.reference)
     device, device_rate = read_wav(sm.input.device)
     assert rate == device_rate, "device_audio writes every track at the same rate"
-    settings = SyncSettings(**{**sm.params.settings, "band_hz": tuple(sm.params.settings["band_hz"])})
     result = sync_device(
         device=sm.wildcards.device,
         role=sm.params.role,
@@ -20,8 +20,7 @@ with rule_logging(sm.log[0]) as log:
         device_audio=device if len(device) else None,
         rate_hz=rate,
         sheet_offset_s=sm.params.sheet_offset_s,
-        settings=settings,
-        on_low_confidence=sm.params.on_low_confidence,
+        settings=SyncSettings.from_mapping(sm.params.settings),
         where=f"{sm.params.recordings_sheet}: session {sm.wildcards.session}",
     )
     if result.low_confidence:

@@ -10,19 +10,21 @@ import torch  # noqa: E402
 
 from egoinstruct.baselines import train_method  # noqa: E402
 from egoinstruct.logutil import rule_logging  # noqa: E402
+from egoinstruct.settings.dataset import BaselineMethod  # noqa: E402
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]) as log:
     torch.set_num_threads(sm.threads)
     summary = train_method(
-        method=sm.params.method,
+        method=BaselineMethod.from_mapping(sm.params.method),
         task=sm.params.task,
         dataset_paths=list(sm.input.datasets),
         groups=sm.params.groups,
         classes=sm.params.classes,
         model_path=sm.output.model,
         summary_path=sm.output.summary,
+        artifacts_dir=sm.output.artifacts,
         seed=sm.params.seed,
         device=sm.params.device,
         threads=sm.threads,

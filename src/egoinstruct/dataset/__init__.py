@@ -1,4 +1,4 @@
-"""Dataset assembly: one table per session at a fixed rate with features and labels (issue 6).
+"""Dataset assembly: one table per session at a fixed rate with features and labels.
 
 :mod:`.assemble` computes the feature groups and labels, :mod:`.table` writes and reads
 ``dataset.parquet``, :mod:`.text` embeds utterances offline. docs/data_contracts.md lists the

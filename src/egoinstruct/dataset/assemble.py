@@ -34,12 +34,12 @@ import pandas as pd
 from egoinstruct.annotations import labels_at_times
 from egoinstruct.errors import InputError
 from egoinstruct.tables import read_table
+from egoinstruct.tasks import TASKS
 
 GROUPS = ("visual", "gaze", "head_motion", "prosody", "text")
 CAMERA_ROLES = ("instructor", "learner", "exo")
 HEAD_ROLES = ("instructor", "learner")
 SPEAKER_CLASSES = ("instructor", "learner", "unknown", "none")
-TIERS = ("steps", "states")
 
 GAZE_EVENTS = ("fixation", "saccade", "gap")
 GAZE_TARGETS = ("partner_face", "workspace", "other")
@@ -310,7 +310,8 @@ def assemble_session(
     features["head_motion"], names["head_motion"] = head_motion_group(sources.head_motion, grid, fps)
     features["prosody"], names["prosody"] = prosody_group(sources.prosody, grid, fps)
     features["text"], names["text"] = text_group(sources.transcript, grid, embed, embedding_dim)
-    labels = {tier: labels_at(sources.segments, tier, grid) for tier in TIERS}
-    if sources.procedure is None:
-        labels["steps"] = [None] * len(grid)
+    labels = {
+        name: labels_at(sources.segments, name, grid) if task.takes_part(sources.procedure) else [None] * len(grid)
+        for name, task in TASKS.items()
+    }
     return Assembled(sources.session, sources.procedure, fps, grid, labels, features, names)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from egoinstruct.annotations import read_session_segments
 from egoinstruct.dataset.assemble import CAMERA_ROLES, SessionSources, assemble_session
 from egoinstruct.dataset.table import write_dataset
 from egoinstruct.dataset.text import embed_texts, embedding_dim, load_sentence_model
+from egoinstruct.settings.dataset import TextModelSettings
 
 
 def build_session_dataset(
@@ -20,21 +20,21 @@ def build_session_dataset(
     outputs: Mapping[str, Mapping[str, str | Path]],
     prosody: str | Path | None,
     transcript: str | Path | None,
-    annotation_rows: Sequence[Mapping[str, Any]],
+    annotation_paths: Sequence[str | Path],
     eaf_tiers: Mapping[str, str],
     fps: float,
-    text: Mapping[str, Any],
+    text: TextModelSettings,
     output: str | Path,
     visual_roles: Sequence[str] = CAMERA_ROLES,
     log: logging.Logger | None = None,
 ) -> None:
     """Assemble and write one session's ``dataset.parquet``.
 
-    ``outputs`` maps ``visual`` / ``gaze`` / ``head_motion`` to ``{role: table path}``; ``text`` is
-    the ``dataset.text`` configuration (model, device, batch_size).
+    ``outputs`` maps ``visual`` / ``gaze`` / ``head_motion`` to ``{role: table path}``; every
+    annotation file of the session is read (together).
     """
     logger = log or logging.getLogger(__name__)
-    model = load_sentence_model(str(text["model"]), str(text.get("device", "cpu")))
+    model = load_sentence_model(text.model, text.device)
     sources = SessionSources(
         session=session,
         procedure=procedure,
@@ -44,14 +44,14 @@ def build_session_dataset(
         head_motion=outputs.get("head_motion", {}),
         prosody=prosody,
         transcript=transcript,
-        segments=read_session_segments([row["path"] for row in annotation_rows], session, dict(eaf_tiers)),
+        segments=read_session_segments(list(annotation_paths), session, dict(eaf_tiers)),
     )
     data = assemble_session(
-        sources, fps, lambda texts: embed_texts(model, texts, int(text.get("batch_size", 64))),
+        sources, fps, lambda texts: embed_texts(model, texts, text.batch_size),
         embedding_dim(model), [r for r in CAMERA_ROLES if r in visual_roles],
     )
     for tier, labels in data.labels.items():
         known = sum(label is not None for label in labels)
         logger.info("%s: %d of %d frames labelled", tier, known, len(labels))
     logger.info("feature widths: %s", {g: int(v.shape[1]) for g, v in data.features.items()})
-    write_dataset(output, data, {"text_model": str(text["model"]), "duration_s": repr(duration_s)})
+    write_dataset(output, data, {"text_model": text.model, "duration_s": repr(duration_s)})

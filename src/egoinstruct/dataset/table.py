@@ -1,7 +1,7 @@
 """``results/sessions/{session}/dataset.parquet``: write, read, and pick feature groups.
 
-Columns: ``t`` (float64, session clock), ``step`` and ``state`` (string, null where unannotated),
-then one ``fixed_size_list<float32>`` column per feature group (see
+Columns: ``t`` (float64, session clock), one label column per task (``Task.label_column``:
+``step``, ``state``; string, null where unannotated), then one ``fixed_size_list<float32>`` column per feature group (see
 :mod:`egoinstruct.dataset.assemble`). Metadata: session, procedure, fps, and the feature names of
 every group (JSON), so a model can say which inputs it saw.
 """
@@ -21,18 +21,19 @@ from egoinstruct.dataset.assemble import GROUPS, Assembled
 from egoinstruct.errors import InputError
 from egoinstruct.io import atomic_path
 from egoinstruct.tables import SCHEMAS, read_table, table_metadata, with_metadata
+from egoinstruct.tasks import TASKS
 
 DATASET_SCHEMA = pa.schema(
     [
         pa.field("t", pa.float64(), nullable=False),  # k / dataset.fps, session clock (s)
-        pa.field("step", pa.string()),  # steps tier label at t; null where unannotated
-        pa.field("state", pa.string()),  # states tier label at t
+        # each task's label at t; null where unannotated
+        *(pa.field(task.label_column, pa.string()) for task in TASKS.values()),
     ]
 )
 SCHEMAS["dataset"] = DATASET_SCHEMA
 
-#: Tier name -> label column.
-LABEL_COLUMNS = {"steps": "step", "states": "state"}
+#: Task name -> label column.
+LABEL_COLUMNS = {name: task.label_column for name, task in TASKS.items()}
 
 
 def write_dataset(path: str | Path, data: Assembled, metadata: Mapping[str, str] | None = None) -> None:
@@ -40,8 +41,7 @@ def write_dataset(path: str | Path, data: Assembled, metadata: Mapping[str, str]
     fields = list(DATASET_SCHEMA)
     arrays: list[pa.Array] = [
         pa.array(data.t, pa.float64()),
-        pa.array(data.labels["steps"], pa.string()),
-        pa.array(data.labels["states"], pa.string()),
+        *(pa.array(data.labels[name], pa.string()) for name in LABEL_COLUMNS),
     ]
     for group in GROUPS:
         values = np.ascontiguousarray(data.features[group], dtype=np.float32)

@@ -30,12 +30,11 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from egoinstruct.camera import CameraModel, gaze_point_cpf
 from egoinstruct.demo import layout as L
@@ -55,22 +54,15 @@ from egoinstruct.demo.speech import RATES_WPM, VOICES, synthesize
 from egoinstruct.demo.world import CATEGORY_NAMES, FACE, WORK, World
 from egoinstruct.errors import InputError
 from egoinstruct.gaze.mps import write_mps_eye_gaze
+from egoinstruct.labels import label_file, load_labels
+from egoinstruct.paths import LABELS_DIR
+from egoinstruct.settings.demo import DemoSettings
+from egoinstruct.tasks import STATES, STEPS
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LABELS_DIR = Path(__file__).resolve().parents[3] / "resources" / "labels"
-
-
-@dataclass(frozen=True)
-class DemoSettings:
-    seed: int = 20250926
-    duration_s: float = 60.0
-    fps: int = 15
-    width: int = 320
-    height: int = 240
-    audio_rate_hz: int = 48000
-    gaze_rate_hz: float = 30.0
-    labels_dir: Path = field(default=DEFAULT_LABELS_DIR)
+# What the workflow uses and the generator does not (left out of truth.json's settings).
+_WORKFLOW_KEYS = ("enabled", "root")
 
 
 # (device, role, kinds of sample-sheet rows it contributes)
@@ -177,19 +169,6 @@ def demo_sheets(sessions: list[str], root: Path) -> tuple[pd.DataFrame, pd.DataF
 # -- inputs --------------------------------------------------------------------------------------
 
 
-def load_labels(path: Path) -> list[str]:
-    """Label names (in file order) of a label-set YAML (``labels:`` mapping label → description)."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: cannot read label set: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("labels"), dict) or not data["labels"]:
-        raise InputError(
-            f"{path}: expected a YAML mapping with a non-empty 'labels:' mapping of label → description"
-        )
-    return [str(k) for k in data["labels"]]
-
-
 def _check_settings(session: str, procedure: str, settings: DemoSettings) -> None:
     if not _SESSION_NAME.match(session):
         raise InputError(
@@ -269,7 +248,7 @@ def _write_annotations(plan: SessionPlan, session: str, path: Path) -> pd.DataFr
             "t_end": iv.t_end,
             "label": iv.label,
         }
-        for tier, intervals in (("steps", plan.step_tier), ("states", plan.state_tier))
+        for tier, intervals in ((STEPS.name, plan.step_tier), (STATES.name, plan.state_tier))
         for iv in intervals
     ]
     table = pd.DataFrame(rows, columns=["session", "tier", "t_start", "t_end", "label"])
@@ -301,7 +280,7 @@ def _write_eaf(plan: SessionPlan, path: Path, media: str) -> None:
             "RELATIVE_MEDIA_URL": f"./{media}",
         },
     )
-    tiers = {"steps": plan.step_tier, "states": plan.state_tier}
+    tiers = {STEPS.name: plan.step_tier, STATES.name: plan.state_tier}
     n_annotations = sum(len(v) for v in tiers.values())
     ET.SubElement(header, "PROPERTY", {"NAME": "lastUsedAnnotationId"}).text = str(n_annotations)
     slots: list[tuple[int, str, int]] = []  # (ms, tier, order) → slot ids in time order
@@ -482,8 +461,8 @@ def _frames_truth(
             "partner_face_y0": boxes[:, 1],
             "partner_face_x1": boxes[:, 2],
             "partner_face_y1": boxes[:, 3],
-            "step": pd.array(plan.label_at("steps", t), dtype="string"),
-            "state": pd.array(plan.label_at("states", t), dtype="string"),
+            "step": pd.array(plan.label_at(STEPS.name, t), dtype="string"),
+            "state": pd.array(plan.label_at(STATES.name, t), dtype="string"),
         }
     )
 
@@ -538,15 +517,16 @@ def _render_videos(
 
 
 def generate_session(
-    session: str, procedure: str, root: Path, settings: DemoSettings, with_eaf: bool = False
+    session: str, procedure: str, root: Path, settings: DemoSettings, with_eaf: bool = False,
+    labels_dir: str | Path = LABELS_DIR,
 ) -> dict[str, Path]:
-    """Generate one demo session under ``root/session/`` (see the module docstring); returns
-    :func:`session_files`."""
+    """Generate one demo session under ``root/session/`` (see the module docstring), with the
+    label sets of ``labels_dir``; returns :func:`session_files`."""
     began = time.perf_counter()
     _check_settings(session, procedure, settings)
     root = Path(root)
-    states = load_labels(Path(settings.labels_dir) / "states.yaml")
-    step_labels = load_labels(Path(settings.labels_dir) / f"steps_{procedure}.yaml")
+    states = list(load_labels(labels_dir, STATES.name).labels)
+    step_labels = list(load_labels(labels_dir, STEPS.name, procedure).labels)
     needed_states = {
         "instructor_explains",
         "instructor_demonstrates",
@@ -557,11 +537,11 @@ def generate_session(
     }
     if not needed_states <= set(states):
         raise InputError(
-            f"{settings.labels_dir}/states.yaml lacks state(s) {', '.join(sorted(needed_states - set(states)))}"
+            f"{label_file(labels_dir, STATES.name)} lacks state(s) {', '.join(sorted(needed_states - set(states)))}"
         )
     if not step_labels or step_labels[0] != "background":
         raise InputError(
-            f"{settings.labels_dir}/steps_{procedure}.yaml: the first label must be 'background'"
+            f"{label_file(labels_dir, STEPS.name, procedure)}: the first label must be 'background'"
         )
     steps = step_labels[1:]
 
@@ -752,8 +732,7 @@ def _truth(
                 }
             )
         devices[device] = entry
-    settings_dict = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()}
-    settings_dict.pop("labels_dir")
+    settings_dict = {k: v for k, v in settings.to_mapping().items() if k not in _WORKFLOW_KEYS}
     return {
         "generator": "egoinstruct.demo",
         "format_version": 1,

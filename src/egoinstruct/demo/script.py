@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from egoinstruct.tasks import STEPS
+
 Line = tuple[str, str]  # (role, text)
 
 INSTRUCTOR = "instructor"
@@ -325,9 +327,9 @@ class SessionPlan:
     activities: tuple[Activity, ...]
 
     def label_at(self, tier: str, t: np.ndarray) -> np.ndarray:
-        """Label of ``tier`` ("steps" or "states") at session times ``t`` (clamped to the
+        """Label of ``tier`` (the steps or the states task) at session times ``t`` (clamped to the
         session; before 0 / after the end the first / last label)."""
-        intervals = self.step_tier if tier == "steps" else self.state_tier
+        intervals = self.step_tier if tier == STEPS.name else self.state_tier
         starts = np.array([iv.t_start for iv in intervals])
         labels = np.array([iv.label for iv in intervals], dtype=object)
         index = np.clip(np.searchsorted(starts, np.asarray(t, float), side="right") - 1, 0, None)

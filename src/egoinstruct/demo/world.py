@@ -29,6 +29,7 @@ import numpy as np
 from egoinstruct.demo import layout as L
 from egoinstruct.demo.parts import ProcedureGeometry, smoothstep
 from egoinstruct.demo.script import INSTRUCTOR, LEARNER, Activity, SessionPlan
+from egoinstruct.tasks import STEPS
 
 PERSONS = (INSTRUCTOR, LEARNER)
 PARTNER = {INSTRUCTOR: LEARNER, LEARNER: INSTRUCTOR}
@@ -151,7 +152,7 @@ class World:
         return None
 
     def step_at(self, t: float) -> str:
-        return str(self.plan.label_at("steps", np.array([t]))[0])
+        return str(self.plan.label_at(STEPS.name, np.array([t]))[0])
 
     # -- hands -------------------------------------------------------------------------------
 
@@ -268,7 +269,7 @@ class World:
         rng = self.rng
         segs: list[tuple[float, float, int]] = [(self.t_min - 1.0, 0.0, FACE)]
         steps = self.plan.label_at(
-            "steps", np.array([(iv.t_start + iv.t_end) / 2 for iv in self.plan.state_tier])
+            STEPS.name, np.array([(iv.t_start + iv.t_end) / 2 for iv in self.plan.state_tier])
         )
         points = [a for a in self.plan.activities if a.kind == "point"]
         for iv, step in zip(self.plan.state_tier, steps, strict=True):

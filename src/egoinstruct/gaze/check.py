@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,25 +74,27 @@ def compare_device(gaze: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def gaze_errors(results_dir: str | Path, demo_root: str | Path, sessions: list[str]) -> pd.DataFrame:
-    """One row per session and head camera with a gaze table: layout, depth sources, pixel error
-    (median, p90), depth error, target accuracy / kappa, partner-face accuracy / kappa."""
+@dataclass(frozen=True)
+class GazeFiles:
+    """One head camera's gaze table and the demo generator's truth for it."""
+
+    session: str
+    device: str
+    gaze: Path  # gaze/{device}.parquet
+    truth_frames: Path  # <demo root>/{session}/truth/frames_{device}.parquet
+
+
+def gaze_errors(files: list[GazeFiles]) -> pd.DataFrame:
+    """One row per session and head camera: layout, depth sources, pixel error (median, p90),
+    depth error, target accuracy / kappa, partner-face accuracy / kappa."""
     rows = []
-    for session in sessions:
-        base = Path(results_dir) / "sessions" / session / "gaze"
-        truth = json.loads((Path(demo_root) / session / "truth" / "truth.json").read_text())
-        for device, info in truth["devices"].items():
-            path = base / f"{device}.parquet"
-            frames_path = Path(demo_root) / session / "truth" / f"frames_{device}.parquet"
-            if not path.exists() or not frames_path.exists():
-                continue
-            gaze = read_table(path, "gaze").to_pandas()
-            meta = table_metadata(path)
-            rows.append({
-                "session": session,
-                "device": device,
-                "layout": meta.get("layout", info.get("gaze_layout")),
-                "depth_sources": meta.get("depth_sources", ""),
-                **compare_device(gaze, pd.read_parquet(frames_path)),
-            })
+    for f in files:
+        meta = table_metadata(f.gaze)
+        rows.append({
+            "session": f.session,
+            "device": f.device,
+            "layout": meta.get("layout", ""),
+            "depth_sources": meta.get("depth_sources", ""),
+            **compare_device(read_table(f.gaze, "gaze").to_pandas(), pd.read_parquet(f.truth_frames)),
+        })
     return pd.DataFrame(rows)

@@ -25,7 +25,6 @@ Output rows: one per session time ``k / fps`` inside the session and the device'
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -33,24 +32,14 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from egoinstruct.clock import DeviceClock
 from egoinstruct.errors import InputError, MissingModelError
 from egoinstruct.frames import session_frames
+from egoinstruct.settings.gaze import FaceSettings
 
 log = logging.getLogger(__name__)
 
 DETECTORS = ("haar", "yunet")
-
-
-@dataclass(frozen=True)
-class FaceSettings:
-    detector: str = "haar"
-    fps: float = 15.0
-    model: str | None = None  # YuNet ONNX weights (detector: yunet)
-    scale_factor: float = 1.1
-    min_neighbors: int = 3
-    min_size_frac: float = 0.06
-    max_width: int = 480
-    score_threshold: float = 0.7  # yunet only
 
 
 class FaceDetector(Protocol):
@@ -64,7 +53,7 @@ class FaceDetector(Protocol):
 class HaarFaceDetector:
     name = "haar"
 
-    def __init__(self, settings: FaceSettings = FaceSettings()) -> None:
+    def __init__(self, settings: FaceSettings) -> None:
         if not hasattr(cv2, "CascadeClassifier"):
             raise MissingModelError(
                 f"OpenCV {cv2.__version__} has no CascadeClassifier (OpenCV 5 removed it); install "
@@ -160,10 +149,8 @@ def partner_box(boxes: np.ndarray) -> np.ndarray:
 
 def detect_faces(
     video: str | Path,
-    offset_s: float,
-    duration_s: float,
-    settings: FaceSettings = FaceSettings(),
-    drift_ppm: float = 0.0,
+    clock: DeviceClock,
+    settings: FaceSettings,
     threads: int = 1,
     detector: FaceDetector | None = None,
 ) -> pd.DataFrame:
@@ -174,7 +161,7 @@ def detect_faces(
     rows: dict[str, list] = {k: [] for k in (
         "t", "frame_index", "source_time_s", "width", "height", "n_faces", "boxes",
         "face_x0", "face_y0", "face_x1", "face_y1")}
-    for i, chosen in enumerate(session_frames(video, offset_s, duration_s, settings.fps, drift_ppm, threads)):
+    for i, chosen in enumerate(session_frames(video, clock, settings.fps, threads)):
         image = chosen.image()
         boxes = detect_scaled(detector, image, settings.max_width)
         partner = partner_box(boxes)
@@ -188,12 +175,10 @@ def detect_faces(
         for name, value in zip(("face_x0", "face_y0", "face_x1", "face_y1"), partner, strict=True):
             rows[name].append(float(value))
         if (i + 1) % 1000 == 0:
-            log.info("%s: %d frames, session time %.0f / %.0f s", Path(video).name, i + 1, chosen.t, duration_s)
+            log.info("%s: %d frames, session time %.0f / %.0f s", Path(video).name, i + 1, chosen.t,
+                     clock.session_duration_s)
     if not rows["t"]:
-        raise InputError(
-            f"{video}: no frame falls inside the session (offset {offset_s:+.3f} s, session "
-            f"{duration_s:.3f} s); the device does not overlap the reference recording"
-        )
+        raise clock.no_overlap(video)
     table = pd.DataFrame(rows)
     log.info("%s: %d frames, a face in %.1f%% (detector %s)", video, len(table),
              100.0 * float((table.n_faces > 0).mean()), detector.name)

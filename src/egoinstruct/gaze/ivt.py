@@ -26,13 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from egoinstruct.settings.gaze import IVTSettings
+
 EVENTS = ("fixation", "saccade", "unclassified", "gap")
-
-
-@dataclass(frozen=True)
-class IVTSettings:
-    velocity_threshold_deg_s: float = 70.0
-    min_fixation_ms: float = 100.0
 
 
 @dataclass
@@ -65,7 +61,7 @@ def interval_velocity_deg_s(t: np.ndarray, yaw: np.ndarray, pitch: np.ndarray) -
 
 
 def classify(
-    t: np.ndarray, yaw: np.ndarray, pitch: np.ndarray, settings: IVTSettings = IVTSettings()
+    t: np.ndarray, yaw: np.ndarray, pitch: np.ndarray, settings: IVTSettings
 ) -> IVTResult:
     """I-VT labels of a track sorted by ``t`` (see the module docstring)."""
     t = np.asarray(t, float)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,44 +25,15 @@ import numpy as np
 import pandas as pd
 
 from egoinstruct.camera import CameraModel, camera_from_vrs
+from egoinstruct.clock import DeviceClock
 from egoinstruct.errors import InputError, MissingModelError
-from egoinstruct.gaze.ivt import IVTSettings, classify
+from egoinstruct.gaze.ivt import classify
 from egoinstruct.gaze.mps import read_mps_eye_gaze
-from egoinstruct.gaze.target import TargetSettings, label_targets, target_windows
-from egoinstruct.gaze.track import TrackSettings, build_track
+from egoinstruct.gaze.target import label_targets, target_windows
+from egoinstruct.gaze.track import build_track
+from egoinstruct.settings.gaze import GazeSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GazeStageSettings:
-    track: TrackSettings = field(default_factory=TrackSettings)
-    ivt: IVTSettings = field(default_factory=IVTSettings)
-    target: TargetSettings = field(default_factory=TargetSettings)
-    camera: dict[str, Any] | None = None  # gaze.camera
-
-    @classmethod
-    def from_config(cls, gaze: dict[str, Any]) -> GazeStageSettings:
-        """From the ``gaze`` section of the config (unknown keys belong to other rules)."""
-        track = TrackSettings(
-            rate_hz=float(gaze["rate_hz"]),
-            clock_start=str(gaze["clock_start"]),
-            default_depth_m=float(gaze["default_depth_m"]),
-            depth_range_m=(float(gaze["depth_range_m"][0]), float(gaze["depth_range_m"][1])),
-            max_gap_s=float(gaze["max_gap_s"]),
-            max_bad_timestamp_fraction=float(gaze["max_bad_timestamp_fraction"]),
-        )
-        ivt = IVTSettings(
-            velocity_threshold_deg_s=float(gaze["ivt"]["velocity_threshold_deg_s"]),
-            min_fixation_ms=float(gaze["ivt"]["min_fixation_ms"]),
-        )
-        t = gaze["target"]
-        target = TargetSettings(
-            face_margin=float(t["face_margin"]),
-            workspace_max_depth_m=float(t["workspace_max_depth_m"]),
-            window_s=float(t["window_s"]),
-        )
-        return cls(track, ivt, target, gaze.get("camera"))
 
 
 def device_camera(
@@ -71,8 +42,10 @@ def device_camera(
     vrs: str | Path | None = None,
     configured: dict[str, Any] | None = None,
     where: str = "",
-) -> tuple[CameraModel, str]:
-    """The device's camera model and its source (see the module docstring)."""
+    required: bool = True,
+) -> tuple[CameraModel | None, str]:
+    """The device's camera model and its source (see the module docstring). Gaze needs one
+    (``required``: an :class:`InputError` otherwise); head motion can do without (None, "")."""
     camera: CameraModel | None = None
     source = ""
     if vrs:
@@ -80,12 +53,17 @@ def device_camera(
             camera, source = camera_from_vrs(vrs), "vrs"
         except MissingModelError as exc:
             if not (calibration or configured):
+                if not required:
+                    log.warning("%s; head motion in image pixels only", exc)
+                    return None, ""
                 raise
             log.warning("%s; using the next camera model instead", exc)
     if camera is None and calibration:
         camera, source = CameraModel.from_json(calibration), "calibration"
     if camera is None and configured:
         camera, source = CameraModel.from_dict(configured, "config gaze.camera"), "config"
+    if camera is None and not required:
+        return None, ""
     if camera is None:
         raise InputError(
             f"{where}: no camera model to project the eye gaze into the video; add a row of kind "
@@ -117,20 +95,17 @@ class GazeResult:
 def run_gaze(
     gaze_csv: str | Path,
     probe: dict[str, Any],
-    clock: dict[str, Any],
-    session_duration_s: float,
+    clock: DeviceClock,
     camera: CameraModel,
     camera_source: str,
     faces: pd.DataFrame | None,
-    settings: GazeStageSettings = GazeStageSettings(),
+    settings: GazeSettings,
 ) -> GazeResult:
     """The gaze table and windows of one device (see the module docstrings of the parts)."""
     gaze = read_mps_eye_gaze(gaze_csv)
     tags, _, video_duration = video_facts(probe)
-    track = build_track(
-        gaze.table, gaze.layout, gaze_csv, camera, tags, float(clock["offset_s"]),
-        float(clock.get("drift_ppm") or 0.0), video_duration, session_duration_s, settings.track,
-    )
+    track = build_track(gaze.table, gaze.layout, gaze_csv, camera=camera, video_tags=tags, clock=clock,
+                        video_duration_s=video_duration, settings=settings)
     table = track.table
     events = classify(table["t"].to_numpy(), table["yaw_rad"].to_numpy(), table["pitch_rad"].to_numpy(), settings.ivt)
     table["velocity_deg_s"] = events.velocity_deg_s
@@ -144,20 +119,15 @@ def run_gaze(
     )
     counts = table["target"].value_counts().to_dict()
     log.info("%s: %d rows at %g Hz, %d fixations; targets %s", gaze_csv, len(table),
-             settings.track.rate_hz, events.n_fixations, counts)
+             settings.rate_hz, events.n_fixations, counts)
     metadata = {
         "source": str(gaze_csv),
         **track.metadata(),
-        "offset_s": repr(float(clock["offset_s"])),
-        "drift_ppm": repr(float(clock.get("drift_ppm") or 0.0)),
-        "rate_hz": repr(settings.track.rate_hz),
+        **clock.metadata(),
+        "rate_hz": repr(settings.rate_hz),
         "camera_source": camera_source,
         "camera": json.dumps(camera.to_dict()),
-        "settings": json.dumps({
-            "track": {**settings.track.__dict__, "depth_range_m": list(settings.track.depth_range_m)},
-            "ivt": settings.ivt.__dict__,
-            "target": settings.target.__dict__,
-        }),
+        "settings": json.dumps(settings.to_mapping()),
         "n_fixations": str(events.n_fixations),
     }
     return GazeResult(table, windows, metadata)

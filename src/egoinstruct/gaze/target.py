@@ -28,20 +28,12 @@ and the numbers of fixations and saccades that start in the window.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
+from egoinstruct.settings.gaze import TargetSettings
+
 TARGETS = ("partner_face", "workspace", "other", "unknown")
-
-
-@dataclass(frozen=True)
-class TargetSettings:
-    face_margin: float = 0.1
-    workspace_max_depth_m: float = 0.8
-    max_frame_distance_s: float | None = None  # None: one face-detection frame period
-    window_s: float = 1.0
 
 
 def nearest_face_boxes(
@@ -72,18 +64,20 @@ def on_box(u: np.ndarray, v: np.ndarray, boxes: np.ndarray, margin: float) -> np
 
 
 def label_targets(
-    track: pd.DataFrame, faces: pd.DataFrame | None, settings: TargetSettings = TargetSettings()
+    track: pd.DataFrame, faces: pd.DataFrame | None, settings: TargetSettings,
+    max_frame_distance_s: float | None = None,
 ) -> np.ndarray:
     """Per-row target labels (object array of :data:`TARGETS`) of a track with columns
     ``t, u_px, v_px, in_frame, depth_m, depth_source, event``. Without ``faces`` (a device with
-    no decodable video) every row is ``unknown``."""
+    no decodable video) every row is ``unknown``. A row takes the face-detection frame nearest to
+    it when one lies within ``max_frame_distance_s`` (default: one face-detection frame period)."""
     n = len(track)
     labels = np.full(n, "unknown", dtype=object)
     if faces is None or n == 0:
         return labels
     t = track["t"].to_numpy(np.float64)
-    if settings.max_frame_distance_s is not None:
-        max_distance = settings.max_frame_distance_s
+    if max_frame_distance_s is not None:
+        max_distance = max_frame_distance_s
     else:
         ft = faces["t"].to_numpy(np.float64)
         max_distance = float(np.median(np.diff(ft))) if len(ft) > 1 else 0.5

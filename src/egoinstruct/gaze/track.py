@@ -8,7 +8,7 @@ Job: turn one MPS eye-gaze CSV (any layout, :mod:`egoinstruct.gaze.mps`) into a 
    Counts are returned (and logged by the rule). More than ``max_bad_timestamp_fraction`` of
    duplicated or backward rows means the file is not one recording in order (two files pasted
    together, a sorted-by-something-else export): that is an :class:`InputError`, not a guess.
-2. **Clock** (:func:`device_clock_start_us`, :func:`session_time`): ``tracking_timestamp_us`` is the
+2. **Clock** (:func:`device_clock_start_us`, :meth:`DeviceClock.from_capture_us`): ``tracking_timestamp_us`` is the
    device capture clock; device time (s since the first video frame) is
    ``(ts − device_clock_start_us) / 1e6`` and session time
    ``offset_s + t_device · (1 + drift_ppm·1e-6)`` with the sync stage's offset and drift.
@@ -42,22 +42,14 @@ import numpy as np
 import pandas as pd
 
 from egoinstruct.camera import CameraModel, vergence_distance
+from egoinstruct.clock import DeviceClock, Span
 from egoinstruct.errors import InputError
+from egoinstruct.settings.gaze import GazeSettings
 
 log = logging.getLogger(__name__)
 
 CLOCK_START_MODES = ("auto", "tag", "first_sample")
 CLOCK_TAG = "device_clock_start_us"
-
-
-@dataclass(frozen=True)
-class TrackSettings:
-    rate_hz: float = 30.0
-    clock_start: str = "auto"  # auto | tag | first_sample
-    default_depth_m: float = 1.0
-    depth_range_m: tuple[float, float] = (0.1, 10.0)
-    max_gap_s: float = 0.1
-    max_bad_timestamp_fraction: float = 0.05
 
 
 @dataclass
@@ -81,7 +73,7 @@ class CleaningReport:
 
 
 def clean_samples(
-    table: pd.DataFrame, source: str | Path, max_bad_timestamp_fraction: float = 0.05
+    table: pd.DataFrame, source: str | Path, max_bad_timestamp_fraction: float
 ) -> tuple[pd.DataFrame, CleaningReport]:
     """Valid samples of a canonical gaze table in time order, and what was dropped.
 
@@ -154,33 +146,6 @@ def device_clock_start_us(
     return int(first_sample_us), "first_sample"
 
 
-def session_time(
-    timestamps_us: np.ndarray, clock_start_us: int, offset_s: float, drift_ppm: float = 0.0
-) -> np.ndarray:
-    """Session-clock seconds of device capture timestamps (µs)."""
-    # Subtract in integers first: µs since boot reach 1e11, where float64 keeps only ~10 µs.
-    t_device = (np.asarray(timestamps_us, dtype=np.int64) - np.int64(clock_start_us)) / 1e6
-    return offset_s + t_device * (1.0 + drift_ppm * 1e-6)
-
-
-@dataclass(frozen=True)
-class Span:
-    start: float
-    end: float
-
-    @property
-    def length(self) -> float:
-        return max(0.0, self.end - self.start)
-
-    def intersect(self, other: Span) -> Span:
-        return Span(max(self.start, other.start), min(self.end, other.end))
-
-
-def video_span(offset_s: float, video_duration_s: float, drift_ppm: float = 0.0) -> Span:
-    """Where a device's video lies on the session clock."""
-    return Span(offset_s, offset_s + video_duration_s * (1.0 + drift_ppm * 1e-6))
-
-
 def check_overlap(t: np.ndarray, video: Span, session: Span, source: str | Path, clock: str) -> Span:
     """The part of the session covered by both the gaze samples and the video; an
     :class:`InputError` when they do not overlap (a wrong file or clock start)."""
@@ -206,7 +171,7 @@ def check_overlap(t: np.ndarray, video: Span, session: Span, source: str | Path,
 DEPTH_SOURCES = ("file", "vergence", "default")
 
 
-def gaze_depth(table: pd.DataFrame, settings: TrackSettings = TrackSettings()) -> tuple[np.ndarray, np.ndarray]:
+def gaze_depth(table: pd.DataFrame, settings: GazeSettings) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample gaze depth (m, distance from the CPF origin along the gaze ray) and its source
     (``file`` | ``vergence`` | ``default``); depths outside ``depth_range_m`` do not count."""
     lo, hi = settings.depth_range_m
@@ -336,24 +301,22 @@ def build_track(
     source: str | Path,
     camera: CameraModel,
     video_tags: dict[str, Any] | None,
-    offset_s: float,
-    drift_ppm: float,
+    clock: DeviceClock,
+    *,
     video_duration_s: float,
-    session_duration_s: float,
-    settings: TrackSettings = TrackSettings(),
+    settings: GazeSettings,
 ) -> GazeTrack:
     """Clean, clock, depth, resample and project one device's canonical gaze table."""
     clean, report = clean_samples(samples, source, settings.max_bad_timestamp_fraction)
     log.info("%s: %s", source, report.summary())
     ts = clean["tracking_timestamp_us"].to_numpy(np.int64)
     start_us, clock_source = device_clock_start_us(video_tags, int(ts[0]), settings.clock_start, source)
-    t = session_time(ts, start_us, offset_s, drift_ppm)
-    video = video_span(offset_s, video_duration_s, drift_ppm)
-    session = Span(0.0, session_duration_s)
-    check_overlap(t, video, session, source, clock_source)
+    t = clock.from_capture_us(ts, start_us)
+    video = clock.recording(video_duration_s)
+    check_overlap(t, video, clock.session, source, clock_source)
     # Rows for the whole of the device's video inside the session (as the frames stage has),
     # so a stretch without gaze shows up as gap rows rather than as missing rows.
-    span = video.intersect(session)
+    span = video.intersect(clock.session)
     depth, depth_source = gaze_depth(clean, settings)
     counts = {name: int((depth_source == name).sum()) for name in DEPTH_SOURCES}
     log.info("%s: depth per sample: %s", source, counts)

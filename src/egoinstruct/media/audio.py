@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from egoinstruct.clock import DeviceClock
 from egoinstruct.errors import InputError
 from egoinstruct.io import atomic_path
 from egoinstruct.media.probe import open_media
@@ -107,17 +108,13 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     return samples, rate
 
 
-def place_on_session_clock(
-    samples: np.ndarray, sample_rate_hz: int, offset_s: float, duration_s: float, drift_ppm: float = 0.0
-) -> np.ndarray:
-    """Resample device-clock audio onto the session clock: sample n is session time n / rate.
-
-    ``t_session = offset_s + t_device · (1 + drift_ppm·1e-6)``; uncovered time becomes silence.
-    """
-    n_out = int(round(duration_s * sample_rate_hz))
+def place_on_session_clock(samples: np.ndarray, sample_rate_hz: int, clock: DeviceClock) -> np.ndarray:
+    """Resample device-clock audio onto the session clock: sample n is session time n / rate,
+    for the whole session (:class:`~egoinstruct.clock.DeviceClock`); uncovered time is silence."""
+    n_out = int(round(clock.session_duration_s * sample_rate_hz))
     t_session = np.arange(n_out, dtype=np.float64) / sample_rate_hz
-    t_device = (t_session - offset_s) / (1.0 + drift_ppm * 1e-6)
-    if drift_ppm == 0.0:
+    t_device = clock.to_device(t_session)
+    if clock.drift_ppm == 0.0:
         # Pure shift: an integer-sample shift is exact and cheap; sub-sample part by interpolation.
         index = t_device * sample_rate_hz
         whole = np.floor(index[0]) if n_out else 0.0

@@ -28,7 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-UNPARSEABLE = "unparseable"
+from egoinstruct.predictions import UNPARSEABLE
+
 OUTCOMES = ("json", "fenced", "repaired", "text", "fuzzy", "loglik", UNPARSEABLE)
 _LABEL_KEYS = ("label", "answer", "class", "state", "step", "prediction")
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*(.*?)```", re.DOTALL)

@@ -35,6 +35,8 @@ from egoinstruct.errors import InputError
 from egoinstruct.labels import LabelSet
 from egoinstruct.mllm.backends.base import Part
 from egoinstruct.mllm.windows import Window, frames_to_mp4
+from egoinstruct.settings.mllm import ModelSettings
+from egoinstruct.tasks import get_task
 
 OPEN_MARKER = "<<<TRANSCRIPT"
 CLOSE_MARKER = "TRANSCRIPT>>>"
@@ -59,11 +61,6 @@ class PromptTemplate:
         """SHA-256 of every text of the template (pinned per version by the tests)."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
 
-
-QUESTIONS = {
-    "steps": "Which step of the procedure is being carried out during this window?",
-    "states": "Which conversation state best describes this window?",
-}
 
 _COMPLETION_V1 = PromptTemplate(
     version="completion-v1",
@@ -131,6 +128,25 @@ def template(version: str) -> PromptTemplate:
         ) from None
 
 
+def check_model(model: ModelSettings) -> None:
+    """A model's prompt template, modalities and decoding fit together (checked when the
+    workflow loads the configuration, and again before a run)."""
+    if model.prompt_version not in TEMPLATES:
+        raise InputError(
+            f"{model.key('prompt_version')}: {model.prompt_version!r} is not a prompt template; use one of "
+            f"{', '.join(TEMPLATES)}"
+        )
+    tpl = TEMPLATES[model.prompt_version]
+    if tpl.style == "completion" and set(model.modalities) - {"text"}:
+        raise InputError(
+            f"{model.key('prompt_version')}: {tpl.version} is a completion-style (text-only) prompt, "
+            f"but the model takes {', '.join(model.modalities)}; use a chat template (e.g. chat-v1) or "
+            "set modalities: [text]"
+        )
+    if model.decoding == "loglik" and tpl.answer_format not in ("word", "json"):
+        raise InputError(f"{model.key('decoding')}: loglik needs a template with a fixed answer format")
+
+
 @dataclass(frozen=True)
 class RenderedPrompt:
     version: str
@@ -193,8 +209,7 @@ def render(
     models.
     """
     tpl = template(template_version)
-    if task not in QUESTIONS:
-        raise InputError(f"unknown task {task!r}; expected one of {', '.join(QUESTIONS)}")
+    question = get_task(task).question
     use_images = "image" in modalities and tpl.style == "chat" and bool(window.frames)
     use_video = "video" in modalities and not use_images and tpl.style == "chat" and bool(window.frames)
     use_audio = "audio" in modalities and tpl.style == "chat" and window.audio_wav is not None
@@ -204,7 +219,7 @@ def render(
                  "audio": "the audio"}
     procedure = (procedure or labels.procedure or "unspecified").replace("_", " ")
     intro = tpl.intro.format(
-        question=QUESTIONS[task],
+        question=question,
         procedure=sanitize_data(procedure),
         inputs=", ".join(described[u] for u in used),
     )

@@ -1,68 +1,57 @@
-"""A quick score of one MLLM run against the annotations (the stage's own summary).
+"""The score of one MLLM run, on the evaluation's grid (the ``mllm_summary`` rule).
 
-The evaluation stage is the authority on metrics across methods; this summary lets the MLLM
-stage report, next to its call statistics, how its predictions compare with the annotations,
-using the project's metric functions (:mod:`egoinstruct.metrics`):
-
-* the ground truth at each prediction time ``t`` is the label of the annotation segment of the
-  task's tier with ``t_start <= t < t_end``; prediction times outside every segment are not
-  scored;
-* both tasks: accuracy and macro-F1 over frames pooled across sessions
-  (:func:`~egoinstruct.metrics.classification_metrics`; the label ``unparseable`` counts as an
-  error, never as a class), per-class F1, and the share of frames labelled ``unparseable``;
-* steps also: segmental Edit and F1@{10, 25, 50} (:func:`~egoinstruct.metrics.segmentation_metrics`).
+The MLLM stage reports, next to its call statistics, how its predictions compare with the
+annotations. It scores exactly as the ``evaluate`` rule does (:mod:`egoinstruct.evaluation`: the
+same grid, the same sample-and-hold of the predictions, every annotation file of a session, the
+same metric definitions), so the accuracy in ``results/mllm/summary.tsv`` is the pooled accuracy
+of this method in ``results/metrics/{task}/main.csv`` — one run, one number.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from egoinstruct.annotations import labels_at_times, read_segments
-from egoinstruct.metrics import classification_metrics, segmentation_metrics
-from egoinstruct.mllm.parse import UNPARSEABLE
-from egoinstruct.tables import read_table
+from egoinstruct.evaluation import UNPARSEABLE, MethodSpec, evaluate_task, load_truth
+from egoinstruct.io import json_safe
+from egoinstruct.settings.evaluation import EvaluationSettings
 
 
 def score_run(
     task: str,
+    method: str,
     predictions: Mapping[str, str | Path],
-    annotations: Mapping[str, str | Path],
-    label_order: list[str] | None = None,
-    eaf_tiers: dict[str, str] | None = None,
+    annotations: Mapping[str, tuple[str | None, Sequence[str | Path]]],
+    settings: EvaluationSettings,
+    labels_dir: str | Path,
+    eaf_tiers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Metrics of the predictions (session → Parquet) against the annotations (session → file)."""
-    predicted: list[list[str]] = []
-    truth: list[list[str]] = []
-    sessions = []
-    for session, path in predictions.items():
-        if session not in annotations:
-            continue
-        table = read_table(path, "predictions").to_pandas()
-        segments = read_segments(annotations[session], session, eaf_tiers)
-        segments = segments[segments.tier == task]
-        gold = labels_at_times(segments, table.t.to_numpy(float))
-        keep = [i for i, g in enumerate(gold) if g is not None]
-        predicted.append([table.label.iloc[i] for i in keep])
-        truth.append([gold[i] for i in keep])  # type: ignore[misc]
-        sessions.append(session)
-    flat_p = [x for p in predicted for x in p]
-    flat_y = [x for y in truth for x in y]
-    result: dict[str, Any] = {"task": task, "sessions_scored": sessions, "frames_scored": len(flat_y)}
-    if not flat_y:
-        return result
-    classification = classification_metrics(flat_p, flat_y, label_order)
-    result.update(
-        accuracy=classification["accuracy"],
-        macro_f1=classification["macro_f1"],
-        per_class_f1={k: v["f1"] for k, v in classification["per_class"].items()},
-        unparseable_frame_rate=sum(1 for p in flat_p if p == UNPARSEABLE) / len(flat_p),
-        majority_baseline_accuracy=100.0 * pd.Series(flat_y).value_counts().iloc[0] / len(flat_y),
-        predicted_label_counts=pd.Series(flat_p).value_counts().to_dict(),
+    """Pooled metrics of one zero-shot method's predictions (session → Parquet) against the
+    annotations (session → (procedure, files)), with what the run answered."""
+    truth = load_truth(task, annotations, settings.rate_hz, dict(eaf_tiers or {}))
+    spec = MethodSpec(method, "zero-shot", (), dict(predictions))
+    # only this method: no majority row, no paired tests
+    alone = dataclasses.replace(settings, majority_reference=False, pairs=())
+    evaluation = evaluate_task(task, [spec], truth, labels_dir, alone)
+    result = evaluation.methods[method]
+    predicted = [label for s in result.sessions for label in s.predicted]
+    gold = [label for s in result.sessions for label in truth[s.session].labels]
+    out: dict[str, Any] = {
+        "task": task,
+        "grid_rate_hz": settings.rate_hz,
+        "sessions_scored": [s.session for s in result.sessions],
+        "frames_scored": len(gold),
+    }
+    if not gold:
+        return out
+    out.update(
+        {name: value for name, value in result.pooled.items()},
+        per_class_f1={label: values["f1"] for label, values in result.per_class.items() if values["support"]},
+        unparseable_frame_rate=predicted.count(UNPARSEABLE) / len(predicted),
+        majority_baseline_accuracy=100.0 * Counter(gold).most_common(1)[0][1] / len(gold),
+        predicted_label_counts=dict(Counter(predicted).most_common()),
     )
-    if task == "steps":
-        result["segmentation"] = segmentation_metrics(predicted, truth)
-    return result
+    return dict(json_safe(out))

@@ -45,11 +45,12 @@ from egoinstruct.mllm.predictions import (
     frame_times,
     write_window_records,
 )
-from egoinstruct.mllm.prompts import render, template
+from egoinstruct.mllm.prompts import check_model, render, template
 from egoinstruct.mllm.runner import CallPolicy, Runner
-from egoinstruct.mllm.settings import ModelSettings, StageSettings
 from egoinstruct.mllm.windows import SessionMedia, Window, window_spans
 from egoinstruct.predictions import write_predictions
+from egoinstruct.settings.mllm import MllmSettings, ModelSettings
+from egoinstruct.tasks import get_task
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +70,19 @@ class SessionInputs:
 
 
 def label_set_for(labels_dir: str | Path, task: str, session: SessionInputs) -> LabelSet:
-    if task == "steps" and not session.procedure:
+    per_procedure = get_task(task).per_procedure
+    if per_procedure and not session.procedure:
         raise InputError(
-            f"session {session.session}: the steps task needs the session's procedure, but the "
-            "annotation sheet names none; add the session to the annotation sheet or drop 'steps' from mllm.tasks"
+            f"session {session.session}: the {task} task needs the session's procedure, but the "
+            f"annotation sheet names none; add the session to the annotation sheet or drop '{task}' from mllm.tasks"
         )
-    labels = load_labels(labels_dir, task, session.procedure if task == "steps" else None)
+    labels = load_labels(labels_dir, task, session.procedure if per_procedure else None)
     if UNPARSEABLE in labels.labels:
         raise InputError(f"{labels.path}: the label {UNPARSEABLE!r} is reserved for answers that cannot be parsed; rename it")
     return labels
 
 
-def inputs_dropped(stage: StageSettings, model: ModelSettings) -> list[str]:
+def inputs_dropped(stage: MllmSettings, model: ModelSettings) -> list[str]:
     """Inputs the configuration provides that this model cannot take."""
     provided = []
     if stage.frames_per_window > 0 and stage.devices:
@@ -90,19 +92,6 @@ def inputs_dropped(stage: StageSettings, model: ModelSettings) -> list[str]:
     style = template(model.prompt_version).style
     takes = set(model.modalities) | ({"image"} if "video" in model.modalities else set())  # frames as video
     return [m for m in provided if m not in takes or style == "completion"]
-
-
-def check_model(stage: StageSettings, model: ModelSettings) -> None:
-    """Cross-field checks that need the prompt template (before any work)."""
-    tpl = template(model.prompt_version)
-    if tpl.style == "completion" and set(model.modalities) - {"text"}:
-        raise InputError(
-            f"{model.key('prompt_version')}: {tpl.version} is a completion-style (text-only) prompt, "
-            f"but the model takes {', '.join(model.modalities)}; use a chat template (e.g. chat-v1) or "
-            "set modalities: [text]"
-        )
-    if model.decoding == "loglik" and tpl.answer_format not in ("word", "json"):
-        raise InputError(f"{model.key('decoding')}: loglik needs a template with a fixed answer format")
 
 
 def build_request(
@@ -152,7 +141,7 @@ class _SessionRun:
     """Windows of one session: requests, answers and records."""
 
     def __init__(self, task: str, model: ModelSettings, runner: Runner, inputs: SessionInputs,
-                 media: SessionMedia, labels: LabelSet, stage: StageSettings):
+                 media: SessionMedia, labels: LabelSet, stage: MllmSettings):
         self.task, self.model, self.runner, self.inputs = task, model, runner, inputs
         self.labels, self.stage = labels, stage
         self.windows = list(media.windows(stage.window_s, stage.hop_s, stage.frames_per_window))
@@ -225,7 +214,7 @@ class _SessionRun:
 def run_model_task(
     task: str,
     model: ModelSettings,
-    stage: StageSettings,
+    stage: MllmSettings,
     sessions: list[SessionInputs],
     labels_dir: str | Path,
     cache_dir: str | Path | None = None,
@@ -233,7 +222,7 @@ def run_model_task(
     backend: Backend | None = None,
 ) -> dict[str, Any]:
     """Run ``model`` on ``task`` over ``sessions``; write their outputs; return the run summary."""
-    check_model(stage, model)
+    check_model(model)
     backend = backend or create_backend(model, threads=threads)
     tpl = template(model.prompt_version)
     backend.check_style(tpl.style)

@@ -1,4 +1,4 @@
-"""Temporal models for procedural step segmentation and conversation states (GitHub issue 6).
+"""Temporal models for procedural step segmentation and conversation states.
 
 ASFormer (:mod:`.asformer`) and the faster MS-TCN++ reference (:mod:`.mstcn`) for steps, and a
 bidirectional GRU (:mod:`.recurrent`) for conversation states, behind one interface

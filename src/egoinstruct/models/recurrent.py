@@ -191,5 +191,6 @@ register_model(ModelSpec(
     model_keys=("hidden", "num_layers", "dropout", "input_dropout"),
     presets={"paper": BIGRU_PAPER, "demo": BIGRU_DEMO},
     description="bidirectional GRU over standardised multimodal frame features (conversation states)",
+    settings_schema="bigru_settings",
     prepare=prepare_bigru,
 ))

@@ -45,6 +45,8 @@ from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm import tqdm
 
+from egoinstruct.config import validate_definition
+from egoinstruct.curves import plot_training_curves
 from egoinstruct.models.asformer import ASFormer
 from egoinstruct.models.losses import IGNORE_INDEX, segmentation_loss
 from egoinstruct.models.mstcn import MSTCNPlusPlus
@@ -153,6 +155,9 @@ class ModelSpec:
     model_keys: tuple[str, ...]
     presets: Mapping[str, Mapping[str, Any]]
     description: str = ""
+    # Name of the config schema's definition of this model's settings (types and ranges of the
+    # overrides): "<name>_settings" in workflow/schemas/config.schema.yaml.
+    settings_schema: str = ""
     prepare: Callable[[nn.Module, list[Sequence]], None] | None = None
 
     def __post_init__(self) -> None:
@@ -222,6 +227,7 @@ register_model(ModelSpec(
                 "qk_reduction", "v_reduction", "dropout", "alpha_decay"),
     presets={"paper": _ASFORMER_PAPER, "demo": _ASFORMER_DEMO},
     description="ASFormer (Yi et al., BMVC 2021), local-window mask as in the paper",
+    settings_schema="asformer_settings",
 ))
 register_model(ModelSpec(
     name="mstcn++",
@@ -229,29 +235,8 @@ register_model(ModelSpec(
     model_keys=("num_layers_pg", "num_layers_r", "num_refinements", "num_f_maps", "dropout"),
     presets={"paper": _MSTCN_PAPER, "demo": _MSTCN_DEMO},
     description="MS-TCN++ (Li et al., TPAMI 2020)",
+    settings_schema="mstcn_settings",
 ))
-
-
-def _coerce(model_name: str, key: str, value: Any, default: Any) -> Any:
-    """Give an override the type of the preset's value (YAML may write 5e-4 as a string)."""
-    where = f"segmentation settings for {model_name!r}, key {key!r}"
-    if value is None:
-        if key == "lr_plateau_factor":
-            return None
-        raise ValueError(f"{where}: null is not allowed")
-    if isinstance(value, bool):
-        raise ValueError(f"{where}: expected a number, got {value!r}")
-    reference = default if default is not None else 0.0  # lr_plateau_factor: a float when set
-    try:
-        if isinstance(reference, int):
-            number = float(value)
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
-        return float(value)
-    except (TypeError, ValueError):
-        kind = "an integer" if isinstance(reference, int) else "a number"
-        raise ValueError(f"{where}: expected {kind}, got {value!r}") from None
 
 
 def resolve_settings(model_name: str, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -263,10 +248,15 @@ def resolve_settings(model_name: str, settings: Mapping[str, Any] | None = None)
             gives the paper preset. A resolved dict passes through unchanged.
 
     Raises:
-        ValueError: unknown model, preset or key, or a value of the wrong type or range.
+        ValueError: unknown model or preset.
+        InputError: an unknown key, or a value of the wrong type or range — checked against the
+            model's settings in the config schema (``$defs/<model>_settings``), the one place
+            these rules are written down.
     """
     spec = _spec(model_name)
     given = dict(settings or {})
+    if spec.settings_schema:
+        validate_definition(spec.settings_schema, given, f"baseline settings of {model_name!r}")
     preset = str(given.pop("preset", "paper"))
     if preset not in spec.presets:
         raise ValueError(f"unknown preset {preset!r} for {model_name!r}; "
@@ -276,17 +266,17 @@ def resolve_settings(model_name: str, settings: Mapping[str, Any] | None = None)
     if unknown:
         raise ValueError(f"unknown segmentation setting(s) {unknown} for {model_name!r}; "
                          f"known: {sorted(resolved)}")
-    for key, value in given.items():
-        resolved[key] = _coerce(model_name, key, value, spec.presets[preset][key])
-    for key in ("epochs", "batch_size"):
-        if resolved[key] < 1:
-            raise ValueError(f"segmentation setting {key!r} must be >= 1, got {resolved[key]}")
-    if resolved["learning_rate"] <= 0:
-        raise ValueError(f"learning_rate must be > 0, got {resolved['learning_rate']}")
-    factor = resolved["lr_plateau_factor"]
-    if factor is not None and not 0.0 < factor < 1.0:
-        raise ValueError(f"lr_plateau_factor must be in (0, 1) or null, got {factor}")
+    resolved.update({key: integral(value, resolved[key]) for key, value in given.items()})
     return resolved
+
+
+def integral(value: Any, preset_value: Any) -> Any:
+    """An override of an integer setting as an int: the schema's ``integer`` accepts ``3.0``,
+    which layer counts and sizes (``range``, tensor shapes) do not."""
+    if (isinstance(value, float) and value.is_integer() and isinstance(preset_value, int)
+            and not isinstance(preset_value, bool)):
+        return int(value)
+    return value
 
 
 def model_hyperparameters(model_name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -663,48 +653,3 @@ def predict(
         probabilities = F.softmax(model(features, mask)[-1].float(), dim=1).cpu().numpy()
         results.extend(probabilities[i, :, : s.num_frames].copy() for i, s in enumerate(batch))
     return results
-
-
-# --------------------------------------------------------------------------------------------
-# Report helper
-
-
-def plot_training_curves(
-    history: list[EpochRecord] | list[Mapping[str, Any]] | str | Path,
-    path: str | Path,
-    title: str = "",
-) -> Path:
-    """Loss and frame accuracy per epoch (train, and val where recorded) as a PNG.
-
-    ``history`` is :attr:`TrainResult.history`, its dict form, or a ``history.json`` path.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if isinstance(history, str | Path):
-        rows: list[Mapping[str, Any]] = json.loads(Path(history).read_text())
-    else:
-        rows = [asdict(r) if isinstance(r, EpochRecord) else r for r in history]
-    epochs = [r["epoch"] for r in rows]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
-    ax_loss.plot(epochs, [r["train_loss"] for r in rows], label="train")
-    ax_acc.plot(epochs, [r["train_accuracy"] for r in rows], label="train")
-    val = [r for r in rows if r.get("val_accuracy") is not None]
-    if val:
-        ax_loss.plot([r["epoch"] for r in val], [r["val_loss"] for r in val], label="val")
-        ax_acc.plot([r["epoch"] for r in val], [r["val_accuracy"] for r in val], label="val")
-    ax_loss.set(xlabel="epoch", ylabel="loss (CE + smoothing, all stages)")
-    ax_acc.set(xlabel="epoch", ylabel="frame accuracy", ylim=(0.0, 1.0))
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out

@@ -57,9 +57,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from egoinstruct.config import validate_definition
 from egoinstruct.models.losses import IGNORE_INDEX
 from egoinstruct.models.majority import class_counts
-from egoinstruct.models.segmentation import Sequence
+from egoinstruct.models.segmentation import Sequence, integral
 
 TABULAR_FORMAT = "egoinstruct.tabular-model"
 TABULAR_VERSION = 1
@@ -93,68 +94,23 @@ TABULAR_PRESETS["demo"] = {
     "pca_components": 8, "max_iter": 60, "min_samples_leaf": 20,
 }
 
-_CHOICES: dict[str, tuple[str | None, ...]] = {"class_weight": ("balanced", None)}
-_RANGES: dict[str, tuple[str, Any]] = {
-    # key: (rule, bound); rules: "gt" (> bound), "ge" (>= bound), "unit" (0 < v <= 1),
-    # "frac" (0 <= v < 1).
-    "fps": ("gt", 0.0), "window_s": ("ge", 0.0), "pca_components": ("ge", 1),
-    "pca_width_threshold": ("ge", 1), "pca_max_frames": ("ge", 1), "frame_stride": ("ge", 1),
-    "learning_rate": ("gt", 0.0), "max_iter": ("ge", 1), "max_leaf_nodes": ("ge", 2),
-    "min_samples_leaf": ("ge", 1), "l2_regularization": ("ge", 0.0), "max_features": ("unit", None),
-    "validation_fraction": ("frac", None), "n_iter_no_change": ("ge", 1),
-}
-
-
-def _tabular_value(key: str, value: Any, default: Any) -> Any:
-    """An override converted to the preset value's type and checked against its range."""
-    where = f"tabular setting {key!r}"
-    if key in _CHOICES:
-        choice = None if value is None or str(value).lower() in ("none", "null") else str(value)
-        if choice not in _CHOICES[key]:
-            raise ValueError(f"{where}: expected one of {list(_CHOICES[key])}, got {value!r}")
-        return choice
-    integer = isinstance(default, int)
-    try:
-        if value is None or isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-        if integer and not number.is_integer():
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: expected {'an integer' if integer else 'a number'}, "
-                         f"got {value!r}") from None
-    converted = int(number) if integer else number
-    rule, bound = _RANGES[key]
-    ok = {"gt": lambda v: v > bound, "ge": lambda v: v >= bound, "unit": lambda v: 0.0 < v <= 1.0,
-          "frac": lambda v: 0.0 <= v < 1.0}[rule](converted)
-    if not ok:
-        wanted = {"gt": f"> {bound}", "ge": f">= {bound}", "unit": "in (0, 1]",
-                  "frac": "in [0, 1)"}[rule]
-        raise ValueError(f"{where} must be {wanted}, got {value!r}")
-    return converted
-
-
 def resolve_tabular_settings(settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The complete tabular settings: a preset (default ``"paper"``) with overrides applied.
 
-    A resolved dict passes through unchanged. Strings such as YAML's ``"1e-3"`` are converted.
+    A resolved dict passes through unchanged.
 
     Raises:
-        ValueError: unknown preset or key (the message lists the known ones), a value of the
-            wrong type or outside its range.
+        ValueError: unknown preset.
+        InputError: an unknown key, or a value of the wrong type or range — checked against
+            ``$defs/gbdt_settings`` of the config schema, the one place these rules are written down.
     """
     given = dict(settings or {})
+    validate_definition("gbdt_settings", given, "baseline settings of 'gbdt'")
     preset = str(given.pop("preset", "paper"))
     if preset not in TABULAR_PRESETS:
         raise ValueError(f"unknown tabular preset {preset!r}; available: {sorted(TABULAR_PRESETS)}")
-    defaults = TABULAR_PRESETS[preset]
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown tabular setting(s) {unknown}; known: {sorted(defaults)} "
-                         "and 'preset'")
-    resolved: dict[str, Any] = {"preset": preset, **defaults}
-    for key, value in given.items():
-        resolved[key] = _tabular_value(key, value, defaults[key])
+    resolved: dict[str, Any] = {"preset": preset, **TABULAR_PRESETS[preset]}
+    resolved.update({key: integral(value, resolved.get(key)) for key, value in given.items()})
     return resolved
 
 

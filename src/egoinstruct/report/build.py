@@ -1,10 +1,12 @@
 """Build the metrics report: ``index.html`` (self-contained), ``summary.md``, CSV tables, SVG timelines.
 
-Reads the evaluation's per-task folders (``results/metrics/{task}/``, :mod:`egoinstruct.evaluation`)
-and the per-session data files; renders with any subset of methods (none, baselines only,
-zero-shot only, a task without methods). Everything the page shows is embedded: CSS inline,
-figures as inline SVG, training curves as base64 PNG; the only links are relative ones to the
-CSV tables written beside it.
+Reads exactly the files of :class:`ReportInputs` — the report rule's declared inputs: the
+evaluation's outputs per task (:mod:`egoinstruct.evaluation`), the per-session data files, the
+MLLM run summaries, the demo-truth comparison, the folds and training records — and nothing
+else; a missing one is an error naming it, never an emptier report. It renders with any subset
+of methods (none, baselines only, zero-shot only, a task without methods). Everything the page
+shows is embedded: CSS inline, figures as inline SVG, training curves as base64 PNG; the only
+links are relative ones to the CSV tables written beside it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from egoinstruct.curves import training_curves_png
+from egoinstruct.errors import InputError
 from egoinstruct.evaluation import KINDS, MAJORITY_METHOD, NO_PREDICTION, UNPARSEABLE
 from egoinstruct.io import atomic_path, write_text
+from egoinstruct.mllm.usage import usage_table
 from egoinstruct.report import data as report_data
 from egoinstruct.report.html import (
     data_uri_png,
@@ -37,17 +42,19 @@ from egoinstruct.report.html import (
 )
 from egoinstruct.report.provenance import provenance, short_commit
 from egoinstruct.report.svg import heat, label_colours, stacked_bar, timeline
+from egoinstruct.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
-TASK_TITLES = {"steps": "Step segmentation", "states": "Conversation states"}
 METRIC_TITLES = {
     "accuracy": "Acc", "edit": "Edit", "macro_f1": "macro-F1", "window_accuracy": "window Acc",
     "window_macro_f1": "window macro-F1",
 }
-# Metrics of the paper-style main table (the rest are in each task's detailed table).
-MAIN_EXCLUDED = {"steps": {"macro_f1"}, "states": {"window_accuracy", "window_macro_f1"}}
 MODALITY_ORDER = ("text", "transcript", "image", "video", "audio", "visual", "gaze", "head_motion", "prosody")
+
+
+def task_title(task: str) -> str:
+    return TASKS[task].title if task in TASKS else task
 
 
 def metric_title(metric: str) -> str:
@@ -77,18 +84,18 @@ class TaskMetrics:
         return order_methods(self.main)
 
 
-def load_task(task: str, folder: str | Path) -> TaskMetrics:
-    """Read ``results/metrics/{task}/`` (every file optional)."""
-    folder = Path(folder)
+def load_task(task: str, files: Mapping[str, str | Path]) -> TaskMetrics:
+    """Read the evaluation's outputs of one task (output name -> path, every one required)."""
 
     def csv(name: str) -> pd.DataFrame:
-        path = folder / name
-        return pd.read_csv(path, keep_default_na=True) if path.exists() and path.stat().st_size else pd.DataFrame()
+        path = report_data.required(files[name])
+        # a table without methods is a header-only CSV (or empty): an empty frame
+        return pd.read_csv(path, keep_default_na=True) if path.stat().st_size else pd.DataFrame()
 
-    meta = report_data.read_json(folder / "metrics.json") or {"task": task, "metrics": [], "methods": {}}
-    frames = pq.read_table(folder / "frames.parquet").to_pandas() if (folder / "frames.parquet").exists() else pd.DataFrame()
-    return TaskMetrics(task, meta, csv("main.csv"), csv("per_fold.csv"), csv("per_session.csv"),
-                       csv("per_class.csv"), csv("confusion.csv"), csv("paired_tests.csv"), frames)
+    meta = report_data.read_json(files["summary"])
+    frames = pq.read_table(report_data.required(files["frames"])).to_pandas()
+    return TaskMetrics(task, meta, csv("main"), csv("per_fold"), csv("per_session"), csv("per_class"),
+                       csv("confusion"), csv("paired_tests"), frames)
 
 
 def order_methods(main: pd.DataFrame) -> list[str]:
@@ -102,26 +109,53 @@ def order_methods(main: pd.DataFrame) -> list[str]:
 
 @dataclass
 class ReportInputs:
-    """What the report is built from; every per-session mapping may miss sessions."""
+    """Every file the report reads (the report rule's inputs) and what it says about them.
+
+    ``metrics``: task -> evaluation output name -> path; ``probes`` / ``syncs`` / ``speech``: one
+    ``probe.json`` / ``sync.json`` / ``transcript.json`` per session; ``mllm``: the
+    ``summary.json`` of every MLLM run; ``demo_quality``: the demo-truth comparison (None: no demo
+    sessions); ``folds`` and ``training``: ``folds.json`` and each cross-validated baseline's
+    ``training.json`` by (task, method, fold) (None / empty: no baselines).
+    """
 
     tasks: Sequence[str]
-    metrics_dirs: Mapping[str, str | Path]
+    metrics: Mapping[str, Mapping[str, str | Path]]
     sessions: Sequence[str]
     procedures: Mapping[str, str | None]
-    probes: Mapping[str, str | Path] = field(default_factory=dict)
-    syncs: Mapping[str, str | Path] = field(default_factory=dict)
-    speech: Mapping[str, str | Path] = field(default_factory=dict)
-    overview: str | Path | None = None
-    mllm_runs: Mapping[tuple[str, str], str | Path] = field(default_factory=dict)
-    mllm_windows: Mapping[tuple[str, str], Sequence[str | Path]] = field(default_factory=dict)
-    results_dir: str | Path = "results"
-    demo_root: str | Path | None = None
-    demo_sessions: Sequence[str] = ()
-    models_dir: str | Path | None = None
+    probes: Mapping[str, str | Path]
+    syncs: Mapping[str, str | Path]
+    speech: Mapping[str, str | Path]
+    overview: str | Path
+    mllm: Sequence[str | Path] = ()
+    demo_quality: str | Path | None = None
+    demo_sessions: Sequence[str] = ()  # synthetic sessions: every figure on them is labelled so
+    folds: str | Path | None = None
+    training: Mapping[tuple[str, str, int], str | Path] = field(default_factory=dict)
     title: str = "egoinstruct — evaluation report"
     timeline_sessions: Sequence[str] = ()
     config_hash: str = ""
     repo: str | Path = "."
+
+    def paths(self) -> list[Path]:
+        """Every input file."""
+        named = [*self.probes.values(), *self.syncs.values(), *self.speech.values(), self.overview, *self.mllm,
+                 *self.training.values(), *(p for files in self.metrics.values() for p in files.values())]
+        named += [p for p in (self.demo_quality, self.folds) if p is not None]
+        return [Path(p) for p in named]
+
+    def check(self) -> None:
+        """Every input exists and every session has its files; an :class:`InputError` listing what
+        is missing otherwise (the report never renders around a missing file)."""
+        absent = [f"session {s}: {what}" for what, files in (("probe.json", self.probes), ("sync.json", self.syncs),
+                                                                ("transcript.json", self.speech))
+                  for s in self.sessions if s not in files]
+        absent += [str(p) for p in self.paths() if not p.is_file()]
+        if absent:
+            raise InputError(
+                "the report's inputs are incomplete: " + "; ".join(absent) + ". They are outputs of earlier "
+                "rules: run the whole workflow (snakemake) rather than the report alone, and do not move or "
+                "rename files under results/"
+            )
 
 
 @dataclass(frozen=True)
@@ -168,7 +202,11 @@ def best_methods(main: pd.DataFrame, metrics: Sequence[str]) -> dict[str, str]:
 
 
 def main_metrics(task: TaskMetrics) -> list[str]:
-    return [m for m in task.metrics if m not in MAIN_EXCLUDED.get(task.task, set())]
+    """Metrics of the paper-style main table (the rest are in each task's detailed table): segment
+    metrics and frame accuracy for segmental tasks, frame-level ones otherwise."""
+    segmental = TASKS[task.task].segmental if task.task in TASKS else False
+    excluded = {"macro_f1"} if segmental else {"window_accuracy", "window_macro_f1"}
+    return [m for m in task.metrics if m not in excluded]
 
 
 def main_table(tasks: Mapping[str, TaskMetrics], registry: Mapping[str, Mapping[str, Any]]) -> tuple[str, pd.DataFrame]:
@@ -184,7 +222,7 @@ def main_table(tasks: Mapping[str, TaskMetrics], registry: Mapping[str, Mapping[
     if not methods:
         return '<p class="empty">No method was evaluated: no predictions are registered for any task.</p>', pd.DataFrame()
     group_row = '<tr class="group"><th colspan="3"></th>' + "".join(
-        f'<th colspan="{max(1, len(main_metrics(t)))}">{esc(TASK_TITLES.get(name, name))}</th>'
+        f'<th colspan="{max(1, len(main_metrics(t)))}">{esc(task_title(name))}</th>'
         for name, t in tasks.items()
     ) + "</tr>"
     metric_row = "<tr><th>method</th><th>kind</th><th>inputs</th>" + "".join(
@@ -363,7 +401,7 @@ def confusion_section(task: TaskMetrics) -> str:
                     for c, v in zip(cols_order, values, strict=True)
                 )
                 body.append(f'<tr><th class="row">{esc(label)}</th>{tds}</tr>')
-            title = method if task.task == "states" else f"{method} — {group}"
+            title = f"{method} — {group}" if TASKS[task.task].per_procedure else method
             cards.append(f'<div class="card"><h4>{esc(title)}</h4><table class="cm"><thead>{head}</thead>'
                          f"<tbody>{''.join(body)}</tbody></table></div>")
     return (f'<div class="grid">{"".join(cards)}</div>'
@@ -401,7 +439,7 @@ def timelines_section(
                 rows.append((f"{method}{suffix}", part.t.to_numpy(), part.label.tolist()))
             step = 1.0 / float(settings.get("rate_hz") or 5.0)
             end = float(((task.meta.get("sessions") or {}).get(session) or {}).get("end_s") or (first.t.max() + step))
-            svg = timeline(f"{session} — {TASK_TITLES.get(name, name)}", rows, step, end, colours)
+            svg = timeline(f"{session} — {task_title(name)}", rows, step, end, colours)
             path = folder / f"{session}_{name}.svg"
             with atomic_path(path) as tmp:
                 tmp.write_text(svg)
@@ -424,9 +462,9 @@ def inline_svg(svg: str) -> str:
 
 def data_section(inputs: ReportInputs, tables: dict[str, pd.DataFrame], colours: Mapping[str, str]) -> str:
     """Hours, sessions, label distributions, sync confidence, speech quality (demo truth)."""
-    probes = {s: report_data.read_json(inputs.probes.get(s)) for s in inputs.sessions}
-    syncs = {s: report_data.read_json(inputs.syncs.get(s)) for s in inputs.sessions}
-    speech = {s: report_data.read_json(inputs.speech.get(s)) for s in inputs.sessions}
+    probes = {s: report_data.read_json(inputs.probes[s]) for s in inputs.sessions}
+    syncs = {s: report_data.read_json(inputs.syncs[s]) for s in inputs.sessions}
+    speech = {s: report_data.read_json(inputs.speech[s]) for s in inputs.sessions}
     sessions = report_data.sessions_table(inputs.sessions, inputs.procedures, probes, syncs, speech)
     tables["data_sessions"] = sessions
     hours = sessions.duration_s.dropna().sum() / 3600.0
@@ -436,9 +474,6 @@ def data_section(inputs: ReportInputs, tables: dict[str, pd.DataFrame], colours:
             ("sessions", len(inputs.sessions)),
             ("recorded hours (session clock)", f"{hours:.3f}"),
             ("procedures", ", ".join(f"{p} ({n})" for p, n in procedures.items())),
-            ("sessions with probe / sync / transcript",
-             f"{sum(p is not None for p in probes.values())} / {sum(s is not None for s in syncs.values())} / "
-             f"{sum(s is not None for s in speech.values())}"),
         ]),
         "<h3>Sessions</h3>",
         table(sessions, {"duration_s": 1, "min_sync_psr": 1, "speech_rtf": 3}),
@@ -459,10 +494,11 @@ def data_section(inputs: ReportInputs, tables: dict[str, pd.DataFrame], colours:
         parts.append(details("table", table(distribution, {"seconds": 1, "share": 1})))
     sync_truth = speech_errors = None
     summary: dict[str, Any] | None = None
-    quality_notes: list[str] = []
-    if inputs.demo_root is not None and inputs.demo_sessions:
-        sync_truth, speech_errors, summary, quality_notes = report_data.demo_quality(
-            inputs.results_dir, inputs.demo_root, list(inputs.demo_sessions))
+    if inputs.demo_quality is not None:
+        quality = report_data.read_json(inputs.demo_quality)
+        sync_truth = pd.DataFrame(quality["sync"])
+        speech_errors = pd.DataFrame(quality["speech"])
+        summary = quality["speech_summary"]
     sync = report_data.sync_table(syncs, sync_truth)
     tables["sync"] = sync
     parts += ["<h3>Synchronisation</h3>", table(sync, {"offset_s": 4, "drift_ppm": 2, "confidence_psr": 1,
@@ -481,19 +517,18 @@ def data_section(inputs: ReportInputs, tables: dict[str, pd.DataFrame], colours:
         parts.append(table(view, {"rtf": 3}))
         if summary:
             parts.append(note(
-                f"Against the demo generator's scripted dialogue ({summary['sessions']} sessions, %): WER "
+                f"Against the demo generator's scripted dialogue ({summary['sessions']} synthetic demo sessions, "
+                "%): WER "
                 f"{100 * summary['wer']:.1f}, DER {100 * summary['der']:.1f} (±0.25 s collar "
                 f"{100 * summary['der_collar']:.1f}), role attribution {100 * summary['role_accuracy']:.1f} of "
                 "speech time."))
     else:
         parts.append(note("No ground truth for speech (real recordings, or demo truth not available): the "
                           "sessions table above gives the methods used and the real-time factor."))
-    parts += [note(n) for n in quality_notes]
-    if inputs.overview and Path(inputs.overview).exists():
-        overview = pd.read_csv(inputs.overview, sep="\t")
-        tables["inputs_overview"] = overview
-        parts.append(details("every device and stream (inputs_overview.tsv)", table(overview, {"duration_s": 1,
-                                                                                                  "gaze_rate_hz": 1})))
+    overview = pd.read_csv(inputs.overview, sep="\t")
+    tables["inputs_overview"] = overview
+    parts.append(details("every device and stream (inputs_overview.tsv)", table(overview, {"duration_s": 1,
+                                                                                              "gaze_rate_hz": 1})))
     return "".join(parts)
 
 
@@ -503,7 +538,7 @@ def mllm_section(usage: pd.DataFrame) -> str:
     view = pd.DataFrame({
         "task": usage.task,
         "method": usage.method,
-        "backend / model": usage.backend + " / " + usage.model,
+        "backend / model": usage.backend + " / " + usage.served_model,
         "prompt, decoding": usage.prompt_version + ", " + usage.decoding,
         "shown (left out)": [f"{a} ({b})" if b else a for a, b in zip(usage.inputs_shown, usage.inputs_left_out,
                                                                           strict=True)],
@@ -512,12 +547,12 @@ def mllm_section(usage: pd.DataFrame) -> str:
         "cache hits": usage.cache_hits,
         "call tokens in / out": [f"{fmt(a)} / {fmt(b)}" for a, b in zip(usage.prompt_tokens, usage.completion_tokens,
                                                                           strict=True)],
-        "call latency mean / p95 (s)": [f"{fmt(a, 2)} / {fmt(b, 2)}" for a, b in zip(usage.latency_s_mean,
-                                                                                       usage.latency_s_p95, strict=True)],
+        "call latency mean / p95 (s)": [f"{fmt(a, 2)} / {fmt(b, 2)}" for a, b in zip(
+            usage.call_latency_s_mean, usage.call_latency_s_p95, strict=True)],
         "answer tokens in / out": [f"{fmt(a)} / {fmt(b)}" for a, b in zip(
             usage.answer_prompt_tokens, usage.answer_completion_tokens, strict=True)],
         "answer latency (s)": usage.answer_latency_s_mean.astype(float),
-        "unparseable %": 100.0 * usage.unparseable_rate.astype(float),
+        "unparseable %": 100.0 * usage.unparseable_window_rate.astype(float),
         "outcomes": usage.outcomes,
     })
     return table(view, {"answer latency (s)": 2}) + note(
@@ -528,29 +563,27 @@ def mllm_section(usage: pd.DataFrame) -> str:
         "outcomes: how each answer was parsed. Every column is in mllm_usage.csv.")
 
 
-def training_section(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]], tables: dict[str, pd.DataFrame]) -> str:
-    """Folds (results/models/folds.json) and per-fold training curves, when the baselines wrote them."""
-    if inputs.models_dir is None:
+def training_section(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> str:
+    """Folds (folds.json) and the training curves of every cross-validated baseline and fold
+    (drawn from the epoch history in its training.json)."""
+    if inputs.folds is None:
         return ""
-    models = Path(inputs.models_dir)
     parts = []
-    folds = report_data.read_json(models / "folds.json")
-    if folds:
-        rows = [{"fold": int(k), "test_sessions": ", ".join(v.get("test", [])), "train_sessions": len(v.get("train", []))}
-                for k, v in sorted((folds.get("folds") or {}).items(), key=lambda kv: int(kv[0]))]
-        tables["folds"] = pd.DataFrame(rows)
-        parts.append(f"<p>{esc(folds.get('k', len(rows)))} folds by session (seed {esc(folds.get('seed', '—'))}); "
-                     "every baseline is trained on the other folds and predicts the test sessions of its fold.</p>")
-        parts.append(table(pd.DataFrame(rows)))
+    folds = report_data.read_json(inputs.folds)
+    rows = [{"fold": int(k), "test_sessions": ", ".join(v.get("test", [])), "train_sessions": len(v.get("train", []))}
+            for k, v in sorted((folds.get("folds") or {}).items(), key=lambda kv: int(kv[0]))]
+    tables["folds"] = pd.DataFrame(rows)
+    parts.append(f"<p>{esc(folds.get('k', len(rows)))} folds by session (seed {esc(folds.get('seed', '—'))}); "
+                 "every baseline is trained on the other folds and predicts the test sessions of its fold.</p>")
+    parts.append(table(pd.DataFrame(rows)))
     images = []
-    for task, methods in registry.items():
-        for method, entry in methods.items():
-            if entry.get("kind") != "baseline":
-                continue
-            for path in sorted((models / task / method).glob("fold*/training_curves.png")):
-                images.append(f'<div class="card"><h4>{esc(task)} / {esc(method)} / {esc(path.parent.name)}</h4>'
-                              f'<img class="figure" alt="training curves" src="{data_uri_png(path.read_bytes())}" '
-                              'width="420"></div>')
+    for (task, method, fold), path in sorted(inputs.training.items()):
+        record = report_data.read_json(path)
+        if not record.get("history"):
+            continue  # not an epoch-trained model (gradient boosting)
+        png = training_curves_png(record["history"], f"{record.get('model', method)} ({task}, fold {fold})")
+        images.append(f'<div class="card"><h4>{esc(task)} / {esc(method)} / fold{fold}</h4>'
+                      f'<img class="figure" alt="training curves" src="{data_uri_png(png)}" width="420"></div>')
     if images:
         parts.append(details(f"training curves ({len(images)})", f'<div class="grid">{"".join(images)}</div>'))
     return "".join(parts)
@@ -575,6 +608,16 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *lines]) + "\n"
 
 
+def synthetic_note(inputs: ReportInputs) -> str:
+    """Says so when figures are measured (partly) on the synthetic demo sessions."""
+    synthetic = [s for s in inputs.sessions if s in set(inputs.demo_sessions)]
+    if not synthetic:
+        return ""
+    share = "every figure here is measured" if len(synthetic) == len(inputs.sessions) else "figures are measured partly"
+    return (f"Synthetic data: {len(synthetic)} of {len(inputs.sessions)} sessions are the generated demo sessions, so "
+            f"{share} on synthetic recordings, not on real ones.")
+
+
 def summary_markdown(
     title: str, facts: Mapping[str, Any], tasks: Mapping[str, TaskMetrics], settings: Mapping[str, Any],
     usage: pd.DataFrame, data_sessions: pd.DataFrame, notes: Sequence[str],
@@ -584,7 +627,7 @@ def summary_markdown(
     lines.append(settings_sentence(settings) + " Cross-validated methods: mean ± std over folds; † zero-shot or "
                  "reference, no folds: pooled over sessions.")
     for name, task in tasks.items():
-        lines += ["", f"## {TASK_TITLES.get(name, name)} ({name})", ""]
+        lines += ["", f"## {task_title(name)} ({name})", ""]
         if task.main.empty:
             lines.append("_No method was evaluated for this task._")
             continue
@@ -611,7 +654,7 @@ def summary_markdown(
         lines += ["", "## MLLM usage", ""]
         lines.append(markdown_table(usage[["task", "method", "inputs_shown", "windows", "new_calls", "cache_hits",
                                            "answer_prompt_tokens", "answer_completion_tokens", "answer_latency_s_mean",
-                                           "unparseable_rate"]]))
+                                           "unparseable_window_rate"]]))
     if notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]
     return "\n".join(lines) + "\n"
@@ -637,18 +680,19 @@ def settings_sentence(settings: Mapping[str, Any]) -> str:
 
 def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]], outputs: ReportOutputs) -> dict[str, Any]:
     """Write index.html, summary.md, tables/*.csv and timelines/*.svg; return a short summary."""
-    tasks = {t: load_task(t, inputs.metrics_dirs[t]) for t in inputs.tasks}
+    inputs.check()
+    tasks = {t: load_task(t, inputs.metrics[t]) for t in inputs.tasks}
     settings = next((t.meta.get("settings") for t in tasks.values() if t.meta.get("settings")), {}) or {}
     facts = provenance(inputs.repo, inputs.config_hash)
     tables: dict[str, pd.DataFrame] = {}
-    usage = report_data.mllm_usage(
-        {k: report_data.read_json(v) for k, v in inputs.mllm_runs.items()}, inputs.mllm_windows)
+    usage = usage_table([report_data.read_json(p) for p in inputs.mllm])
     tables["mllm_usage"] = usage
     main_html, main_csv = main_table(tasks, registry)
     tables["main_table"] = main_csv
     modality_html, modality_csv = modality_table(tasks, registry, usage)
     tables["modalities"] = modality_csv
-    notes = [n for t in tasks.values() for n in (t.meta.get("notes") or [])]
+    synthetic = synthetic_note(inputs)
+    notes = [*([synthetic] if synthetic else []), *(n for t in tasks.values() for n in (t.meta.get("notes") or []))]
     for name, task in tasks.items():
         if not registry.get(name):
             notes.append(f"{name}: no method is registered for this task")
@@ -677,7 +721,7 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
         ]),
     ]
     for name, task in tasks.items():
-        sections.append(section(f"task-{name}", f"{TASK_TITLES.get(name, name)} — all metrics", [
+        sections.append(section(f"task-{name}", f"{task_title(name)} — all metrics", [
             detailed_table(task), "<h3>Paired tests</h3>", paired_table(task),
             details("per fold", table(task.per_fold, {"fold": 0}, empty="no cross-validated method")),
             details("per session", table(task.per_session, {"fold": 0}, empty="nothing evaluated")),
@@ -688,8 +732,8 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
         link("tables/modalities.csv", "modalities.csv")]))
     sections.append(section("classes", "Per-class F1 and confusion matrices", [
         part for name, task in tasks.items()
-        for part in (f"<h3>{esc(TASK_TITLES.get(name, name))}: per-class F1</h3>", per_class_section(task),
-                     f"<h3>{esc(TASK_TITLES.get(name, name))}: confusion matrices</h3>", confusion_section(task))
+        for part in (f"<h3>{esc(task_title(name))}: per-class F1</h3>", per_class_section(task),
+                     f"<h3>{esc(task_title(name))}: confusion matrices</h3>", confusion_section(task))
     ] + [link("tables/per_class.csv", "per_class.csv"), " · ", link("tables/confusion.csv", "confusion.csv")]))
     sections.append(section("timelines", "Timelines per session", timelines_html))
     colours: dict[str, str] = {}
@@ -698,7 +742,7 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
         colours.update(label_colours(task.meta.get("groups") or {}, background))
     sections.append(section("data", "Data", data_section(inputs, tables, colours)))
     sections.append(section("mllm", "MLLM usage", [mllm_section(usage), link("tables/mllm_usage.csv", "mllm_usage.csv")]))
-    training = training_section(inputs, registry, tables)
+    training = training_section(inputs, tables)
     if training:
         sections.append(section("training", "Baseline training", training))
     sections.append(section("provenance", "Provenance", provenance_section(facts, settings)))
@@ -713,7 +757,7 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
             frame.to_csv(tmp, index=False)
     csv_links = " · ".join(link(f"tables/{name}.csv", f"{name}.csv") for name in sorted(tables))
     sections.append(section("tables", "Tables (CSV)", f"<p>{csv_links}</p>"))
-    nav = [("main", "Main results"), *[(f"task-{t}", TASK_TITLES.get(t, t)) for t in tasks],
+    nav = [("main", "Main results"), *[(f"task-{t}", task_title(t)) for t in tasks],
            ("modalities", "Modalities"), ("classes", "Per class"), ("timelines", "Timelines"), ("data", "Data"),
            ("mllm", "MLLM usage"), *([("training", "Training")] if training else []), ("provenance", "Provenance"),
            ("notes", "Notes"), ("tables", "CSV")]
@@ -721,6 +765,8 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
                 f"{facts['config_sha256'][:12]}",
                 f"{len(inputs.sessions)} sessions · methods: "
                 + "; ".join(f"{t}: {', '.join(task.methods) or 'none'}" for t, task in tasks.items())]
+    if synthetic:
+        subtitle.append(synthetic)
     write_text(outputs.html, page(inputs.title, subtitle, nav, sections))
     write_text(outputs.summary, summary_markdown(inputs.title, facts, tasks, settings, usage,
                                                  tables["data_sessions"], notes))

@@ -1,10 +1,9 @@
-"""The report's data and MLLM-usage sections: tables gathered from the per-session JSON files.
+"""The report's data section: tables gathered from the per-session JSON files.
 
-Every input is optional — a missing file leaves its rows out and the section says so — so the
-report renders for any subset of stages. Sources: ``probe.json`` (durations, annotations),
-``sync.json`` (clock offsets, GCC-PHAT confidence), ``transcript.json`` (speech methods and
-speed), the demo generator's truth (sync offset error, WER, DER, role attribution; demo sessions
-only), and per MLLM run ``run.json`` and ``windows/*.parquet``.
+Sources (every one a declared input of the report rule, read strictly): ``probe.json``
+(durations, annotations), ``sync.json`` (clock offsets, GCC-PHAT confidence) and
+``transcript.json`` (speech methods and speed) per session; the demo-truth comparison
+(``demo_quality.json``) is merged into the sync table when there are demo sessions.
 """
 
 from __future__ import annotations
@@ -16,16 +15,34 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
+
+from egoinstruct.errors import InputError
+from egoinstruct.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
 
-def read_json(path: str | Path | None) -> dict[str, Any] | None:
-    """A JSON file's content, or None when there is no such file."""
-    if path is None or not Path(path).exists():
-        return None
-    return json.loads(Path(path).read_text())
+def required(path: str | Path) -> Path:
+    """``path``, which must be a file: an :class:`InputError` naming it otherwise."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(
+            f"{file}: a report input is missing; it is an output of an earlier rule — run the workflow "
+            "(snakemake) rather than the report alone, and do not move or rename files under results/"
+        )
+    return file
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A JSON input's content (:func:`required`)."""
+    file = required(path)
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{file}: not valid JSON ({exc}); delete it and rerun the rule that writes it") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{file}: expected a JSON object")
+    return data
 
 
 def sessions_table(
@@ -47,8 +64,8 @@ def sessions_table(
             "procedure": procedures.get(s) or "",
             "duration_s": probe.get("session_duration_s"),
             "devices": len(probe.get("devices") or {}) or None,
-            "step_segments": (tiers.get("steps") or {}).get("n_segments"),
-            "state_segments": (tiers.get("states") or {}).get("n_segments"),
+            **{f"{task.label_column}_segments": (tiers.get(name) or {}).get("n_segments")
+               for name, task in TASKS.items()},
             "min_sync_psr": sync.get("min_confidence_psr"),
             "low_confidence_devices": ",".join(low),
             "asr_words": quality.get("n_words"),
@@ -58,8 +75,8 @@ def sessions_table(
             "speech_rtf": quality.get("rtf"),
             "warnings": len(probe.get("warnings") or []) + len(quality.get("warnings") or []),
         })
-    return pd.DataFrame(rows, columns=["session", "procedure", "duration_s", "devices", "step_segments",
-                                       "state_segments", "min_sync_psr", "low_confidence_devices", "asr_words",
+    return pd.DataFrame(rows, columns=["session", "procedure", "duration_s", "devices",
+                                       *(f"{task.label_column}_segments" for task in TASKS.values()), "min_sync_psr", "low_confidence_devices", "asr_words",
                                        "alignment", "diarization", "speakers", "speech_rtf", "warnings"])
 
 
@@ -69,7 +86,7 @@ def label_distribution(probes: Mapping[str, dict[str, Any] | None]) -> pd.DataFr
     for s, probe in probes.items():
         annotations = (probe or {}).get("annotations") or {}
         for tier, facts in (annotations.get("tiers") or {}).items():
-            group = (annotations.get("procedure") or "") if tier == "steps" else "all"
+            group = TASKS[tier].group(annotations.get("procedure")) if tier in TASKS else "all"
             for label, seconds in (facts.get("seconds_per_label") or {}).items():
                 rows.append({"tier": tier, "group": group, "label": label, "session": s, "seconds": float(seconds)})
     frame = pd.DataFrame(rows, columns=["tier", "group", "label", "session", "seconds"])
@@ -101,100 +118,3 @@ def sync_table(syncs: Mapping[str, dict[str, Any] | None], truth_errors: pd.Data
         frame = frame.merge(truth_errors[["session", "device", "true_offset_s", "error_ms"]], on=["session", "device"],
                             how="left")
     return frame
-
-
-def demo_quality(
-    results_dir: str | Path, demo_root: str | Path, sessions: Sequence[str]
-) -> tuple[pd.DataFrame | None, pd.DataFrame | None, dict[str, Any] | None, list[str]]:
-    """(sync errors, per-session speech errors, pooled speech summary, notes) against the demo
-    generator's truth, for ``sessions`` whose truth and results exist. A part that cannot be
-    computed is None with a note saying why."""
-    notes: list[str] = []
-    results_dir, demo_root = Path(results_dir), Path(demo_root)
-    have_sync = [
-        s for s in sessions
-        if (demo_root / s / "truth" / "truth.json").exists() and (results_dir / "sessions" / s / "sync.json").exists()
-    ]
-    sync = None
-    if have_sync:
-        from egoinstruct.truth import sync_errors
-
-        sync = sync_errors(results_dir, demo_root, have_sync)
-    have_speech = [
-        s for s in sessions
-        if (demo_root / s / "truth" / "dialogue.tsv").exists()
-        and all((results_dir / "sessions" / s / f).exists()
-                for f in ("transcript.parquet", "speaker_turns.parquet", "transcript.json"))
-    ]
-    speech = summary = None
-    if have_speech:
-        try:
-            from egoinstruct.speech.quality import speech_errors, speech_summary
-
-            speech = speech_errors(results_dir, demo_root, have_speech)
-            summary = speech_summary(speech)
-        except ImportError as exc:  # pyannote.metrics / jiwer are part of the locked environment
-            notes.append(f"speech quality not computed: {exc}")
-    elif sessions:
-        notes.append("speech quality not computed: no demo session has both a transcript and the dialogue truth")
-    return sync, speech, summary, notes
-
-
-def mllm_usage(
-    runs: Mapping[tuple[str, str], dict[str, Any] | None],
-    windows: Mapping[tuple[str, str], Sequence[str | Path]],
-) -> pd.DataFrame:
-    """One row per (task, MLLM method): what the model saw, requests, cache hits, tokens, latency,
-    and answer outcomes. ``prompt_tokens`` … ``latency_s_*`` are over the calls the run made
-    (run.json; a fully cached rerun makes none); ``answer_*`` over every answer used (the window
-    records, each with the figures of the call that produced it, cached or not)."""
-    rows = []
-    for (task, method), run in runs.items():
-        run = run or {}
-        calls = run.get("calls") or {}
-        paths = [p for p in windows.get((task, method), []) if Path(p).exists()]
-        records = (
-            pd.concat([pq.read_table(p, columns=["outcome", "cache_hit", "latency_s", "prompt_tokens",
-                                                  "completion_tokens"]).to_pandas() for p in paths],
-                      ignore_index=True)
-            if paths else pd.DataFrame()
-        )
-        n_windows = len(records) if not records.empty else run.get("windows")
-        unparseable = (
-            float((records.outcome == "unparseable").mean()) if not records.empty else run.get("unparseable_rate")
-        )
-        identity = run.get("identity") or {}
-        rows.append({
-            "task": task,
-            "method": method,
-            "backend": run.get("backend", ""),
-            "model": identity.get("model", ""),
-            "prompt_version": run.get("prompt_version", ""),
-            "decoding": run.get("decoding", ""),
-            "inputs_shown": ",".join(run.get("inputs_shown") or []),
-            "inputs_left_out": ",".join(run.get("inputs_dropped") or []),
-            "windows": n_windows,
-            "requests": calls.get("requests"),
-            "new_calls": calls.get("new_calls"),
-            "cache_hits": calls.get("cache_hits"),
-            "cache_hit_share_answers": float(records.cache_hit.mean()) if not records.empty else None,
-            "retries": calls.get("retries"),
-            "prompt_tokens": calls.get("prompt_tokens"),
-            "completion_tokens": calls.get("completion_tokens"),
-            "latency_s_mean": calls.get("latency_s_mean"),
-            "latency_s_p50": calls.get("latency_s_p50"),
-            "latency_s_p95": calls.get("latency_s_p95"),
-            "answer_prompt_tokens": int(records.prompt_tokens.fillna(0).sum()) if not records.empty else None,
-            "answer_completion_tokens": int(records.completion_tokens.fillna(0).sum()) if not records.empty else None,
-            "answer_latency_s_mean": float(records.latency_s.mean()) if not records.empty else None,
-            "unparseable_rate": unparseable,
-            "outcomes": ", ".join(f"{k} {v}" for k, v in records.outcome.value_counts().items())
-            if not records.empty else ", ".join(f"{k} {v}" for k, v in (run.get("outcomes") or {}).items()),
-            "wall_s": run.get("wall_s"),
-        })
-    return pd.DataFrame(rows, columns=["task", "method", "backend", "model", "prompt_version", "decoding",
-                                       "inputs_shown", "inputs_left_out", "windows", "requests", "new_calls",
-                                       "cache_hits", "cache_hit_share_answers", "retries", "prompt_tokens",
-                                       "completion_tokens", "latency_s_mean", "latency_s_p50", "latency_s_p95",
-                                       "answer_prompt_tokens", "answer_completion_tokens", "answer_latency_s_mean",
-                                       "unparseable_rate", "outcomes", "wall_s"])

@@ -43,35 +43,19 @@ from typing import Any
 import numpy as np
 
 from egoinstruct.errors import InputError, MissingModelError
+from egoinstruct.settings.speech import SpeechSettings
 from egoinstruct.speech.models import (
-    DEFAULT_ASR_MODEL,
     ModelSource,
     resolve_align_model,
     resolve_asr_model,
 )
-from egoinstruct.speech.vad import VadSettings, speech_regions
+from egoinstruct.speech.vad import speech_regions
 
 SAMPLE_RATE_HZ = 16_000
 ALIGN_MODES = ("auto", "required", "off")
 ASR_VADS = ("silero", "pyannote")
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AsrSettings:
-    model: str = DEFAULT_ASR_MODEL  # package model, CTranslate2 folder, or faster-whisper name
-    language: str | None = "en"  # None: detected per track (multilingual models only)
-    compute_type: str = "int8"  # CTranslate2: int8 | int8_float16 | float16 | float32 | default
-    device: str = "cpu"  # cpu | cuda
-    batch_size: int = 8
-    beam_size: int = 5
-    chunk_size_s: float = 30.0  # VAD regions are merged into chunks up to this long
-    pad_s: float = 0.05  # VAD regions are widened by this for ASR (word onsets and endings)
-    vad: str = "silero"  # silero (silero-vad package) | pyannote (whisperx's bundled model)
-    align: str = "auto"  # auto | required | off
-    align_model: str | None = None  # None: whisperx's default for the language
-    model_cache_dir: str | None = None  # hub / torch hub cache override (None: the defaults)
 
 
 @dataclass
@@ -229,14 +213,16 @@ def _is_weights_only_refusal(exc: BaseException) -> bool:
 class Transcriber:
     """Whisper (and, when available, wav2vec2) models loaded once for one or more tracks."""
 
-    def __init__(self, settings: AsrSettings = AsrSettings(), threads: int = 1, vad: VadSettings | None = None) -> None:
-        if settings.align not in ALIGN_MODES:
-            raise InputError(f"speech.align: {settings.align!r} is not one of {', '.join(ALIGN_MODES)}")
-        if settings.vad not in ASR_VADS:
-            raise InputError(f"speech.asr.vad: {settings.vad!r} is not one of {', '.join(ASR_VADS)}")
-        self.settings = settings
-        self.vad_settings = vad or VadSettings(max_region_s=settings.chunk_size_s)
-        self.source: ModelSource = resolve_asr_model(settings.model, settings.model_cache_dir)
+    def __init__(self, speech: SpeechSettings, threads: int = 1) -> None:
+        """Load the models of the ``speech`` section (``speech.asr``, ``align``, ``align_model``,
+        ``model_cache_dir``; the VAD of ``speech.vad`` cuts the chunks)."""
+        if speech.align not in ALIGN_MODES:
+            raise InputError(f"speech.align: {speech.align!r} is not one of {', '.join(ALIGN_MODES)}")
+        if speech.asr.vad not in ASR_VADS:
+            raise InputError(f"speech.asr.vad: {speech.asr.vad!r} is not one of {', '.join(ASR_VADS)}")
+        self.speech = speech
+        self.settings = settings = speech.asr
+        self.source: ModelSource = resolve_asr_model(settings.model, speech.model_cache_dir)
         start = time.perf_counter()
         self.pipeline = self._load_whisper(threads)
         self.multilingual = bool(self.pipeline.model.model.is_multilingual)
@@ -262,7 +248,7 @@ class Transcriber:
             asr_options={"beam_size": s.beam_size, "best_of": s.beam_size},
             vad_options={"chunk_size": s.chunk_size_s},
             threads=threads,
-            download_root=s.model_cache_dir,
+            download_root=self.speech.model_cache_dir,
             local_files_only=self.source.origin != "hub",
         )
         if s.vad == "silero":
@@ -283,7 +269,7 @@ class Transcriber:
         """(model, metadata, description) for ``language``, or the reason why there is none."""
         if language in self._aligners:
             return self._aligners[language]
-        s = self.settings
+        s = self.speech
         if s.align == "off":
             result: tuple[Any, dict[str, Any], str] | str = "speech.align is off"
         else:
@@ -310,12 +296,11 @@ class Transcriber:
     def _load_aligner(self, language: str, source: ModelSource) -> tuple[Any, dict[str, Any], str]:
         import whisperx
 
-        s = self.settings
         model, metadata = whisperx.load_align_model(
             language_code=language,
-            device=s.device,
+            device=self.settings.device,
             model_name=source.location,
-            model_dir=s.model_cache_dir,
+            model_dir=self.speech.model_cache_dir,
             model_cache_only=source.origin == "cache",
         )
         log.info("word times: wav2vec2 alignment with %s", source.description)
@@ -332,7 +317,7 @@ class Transcriber:
         seconds: dict[str, float] = {}
         start = time.perf_counter()
         if regions is None:
-            regions = speech_regions(samples, rate_hz, self.vad_settings)
+            regions = speech_regions(samples, rate_hz, self.speech.vad, self.settings.chunk_size_s)
         seconds["vad"] = time.perf_counter() - start
         if not regions:
             return AsrResult([], [], self.language, "none", None, "no speech found by the VAD", [], seconds)

@@ -9,7 +9,7 @@ diarizer gives one speaker at a time), speaker labels ``SPEAKER_00``… in order
 appearance, each speaker's resemblyzer centroid (for role attribution by voice), the method used
 and why.
 
-Methods (``DiarizationSettings.method``):
+Methods (``speech.diarization``):
 
 * ``auto``: pyannote when the pipeline is a local folder, in the Hugging Face cache, or can be
   downloaded now (hub reachable and a token in ``$hub_token_env``); otherwise — with one logged
@@ -43,8 +43,9 @@ from typing import Any
 import numpy as np
 
 from egoinstruct.errors import InputError, MissingModelError
+from egoinstruct.settings.speech import OfflineDiarizerSettings, SpeechSettings
 from egoinstruct.speech.embeddings import centroid, cosine, track_mel, window_embeddings
-from egoinstruct.speech.models import DEFAULT_PYANNOTE_MODEL, resolve_diarization_model
+from egoinstruct.speech.models import resolve_diarization_model
 
 SAMPLE_RATE_HZ = 16_000
 METHODS = ("auto", "pyannote", "offline")
@@ -52,26 +53,6 @@ CLUSTERINGS = ("spectral", "agglomerative")
 FRAME_S = 0.01
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OfflineDiarizerSettings:
-    window_s: float = 1.0
-    hop_s: float = 0.1
-    clustering: str = "spectral"  # spectral | agglomerative
-    merge_similarity: float = 0.85  # clusters whose centroids are this alike are one speaker
-    min_turn_s: float = 0.3
-    fill_gap_s: float = 0.3
-
-
-@dataclass(frozen=True)
-class DiarizationSettings:
-    method: str = "auto"  # auto | pyannote | offline
-    pyannote_model: str = DEFAULT_PYANNOTE_MODEL
-    hub_token_env: str = "HF_TOKEN"
-    model_cache_dir: str | None = None
-    device: str = "cpu"
-    offline: OfflineDiarizerSettings = field(default_factory=OfflineDiarizerSettings)
 
 
 @dataclass(frozen=True)
@@ -132,19 +113,20 @@ def speaker_count(person_roles: int, configured: int | None = None) -> SpeakerCo
 class Diarizer:
     """Chooses and loads the diarization method once; :meth:`__call__` runs it on a track."""
 
-    def __init__(self, settings: DiarizationSettings = DiarizationSettings()) -> None:
-        if settings.method not in METHODS:
-            raise InputError(f"speech.diarization: {settings.method!r} is not one of {', '.join(METHODS)}")
-        if settings.offline.clustering not in CLUSTERINGS:
+    def __init__(self, settings: SpeechSettings) -> None:
+        """The method of ``settings.diarization`` (pyannote settings, ``offline_diarizer``)."""
+        if settings.diarization not in METHODS:
+            raise InputError(f"speech.diarization: {settings.diarization!r} is not one of {', '.join(METHODS)}")
+        if settings.offline_diarizer.clustering not in CLUSTERINGS:
             raise InputError(
-                f"speech.offline_diarizer.clustering: {settings.offline.clustering!r} is not one of "
+                f"speech.offline_diarizer.clustering: {settings.offline_diarizer.clustering!r} is not one of "
                 f"{', '.join(CLUSTERINGS)}"
             )
         self.settings = settings
         self.pipeline: Any = None
         self.model: str | None = None
         self.reason = "speech.diarization is offline"
-        if settings.method != "offline":
+        if settings.diarization != "offline":
             self._load_pyannote()
 
     def _load_pyannote(self) -> None:
@@ -155,17 +137,17 @@ class Diarizer:
 
             self.pipeline = DiarizationPipeline(
                 model_name=source.location, token=os.environ.get(s.hub_token_env) or None,
-                device=s.device, cache_dir=s.model_cache_dir,
+                device=s.asr.device, cache_dir=s.model_cache_dir,
             )
             self.model = source.description
             self.reason = f"pyannote pipeline available ({source.description})"
             log.info("diarization: pyannote %s", source.description)
         except MissingModelError as exc:
-            if s.method == "pyannote":
+            if s.diarization == "pyannote":
                 raise
             self.reason = str(exc)
         except Exception as exc:  # hub errors, gated repos (pyannote returns None), load failures
-            if s.method == "pyannote":
+            if s.diarization == "pyannote":
                 raise MissingModelError(
                     f"speech.pyannote_model: loading {s.pyannote_model} failed ({exc.__class__.__name__}: "
                     f"{exc}); provide it locally (speech.pyannote_model) or set speech.diarization: auto "
@@ -195,7 +177,7 @@ class Diarizer:
             turns = _renamed(sorted(turns, key=lambda t: (t.start, t.end)))
             result = Diarization(turns, "pyannote", self.model, self.reason)
         else:
-            turns = offline_turns(mel, regions, count, self.settings.offline)
+            turns = offline_turns(mel, regions, count, self.settings.offline_diarizer)
             result = Diarization(turns, "offline", None, self.reason)
         result.centroids = speaker_centroids(mel, result.turns)
         result.seconds = time.perf_counter() - start

@@ -31,16 +31,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from egoinstruct.settings.speech import ProsodySettings
+
 RATE_HZ = 100  # prosody track rate (frames per second)
 SAMPLE_RATE_HZ = 16_000
 _SILENT_DB = -100.0  # Praat reports -300 dB for digital silence
-
-
-@dataclass(frozen=True)
-class ProsodySettings:
-    pitch_floor_hz: float = 60.0
-    pitch_ceiling_hz: float = 500.0
-    opensmile: bool = False
 
 
 @dataclass
@@ -58,7 +53,7 @@ def grid(duration_s: float) -> np.ndarray:
     return np.arange(int(math.ceil(duration_s * RATE_HZ - 1e-9)), dtype=np.float64) / RATE_HZ
 
 
-def track_features(samples: np.ndarray, duration_s: float, settings: ProsodySettings = ProsodySettings(),
+def track_features(samples: np.ndarray, duration_s: float, settings: ProsodySettings,
                    rate_hz: int = SAMPLE_RATE_HZ) -> TrackFeatures:
     """F0 and intensity of one track on the 100 Hz session grid."""
     import parselmouth
@@ -234,7 +229,7 @@ def prosody_devices(audio: Any) -> dict[str, str]:
 
 
 def session_prosody(audio: Any, transcript: pd.DataFrame, turns: pd.DataFrame,
-                    settings: ProsodySettings = ProsodySettings()) -> tuple[pa.Table, pa.Table, dict[str, str]]:
+                    settings: ProsodySettings) -> tuple[pa.Table, pa.Table, dict[str, str]]:
     """(``prosody``, ``prosody_utterances``, role -> device) for one session (:class:`SessionAudio`)."""
     devices = prosody_devices(audio)
     cache: dict[str, TrackFeatures] = {}

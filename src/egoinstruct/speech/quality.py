@@ -2,9 +2,9 @@
 
 Contract
 --------
-:func:`speech_errors` reads, per session, ``results/sessions/{session}/transcript.parquet``,
-``speaker_turns.parquet`` and ``transcript.json`` and the generator's
-``<demo root>/{session}/truth/dialogue.tsv``, and returns one row per session:
+:func:`session_speech_errors` reads one session's ``transcript.parquet``, ``speaker_turns.parquet``
+and ``transcript.json`` and the generator's ``truth/dialogue.tsv`` (:class:`SpeechFiles`, the
+paths the ``demo_quality`` rule is given), and returns one row per session:
 
 * ``wer``: word error rate of the whole transcript (utterances in time order) against the
   scripted dialogue, after :func:`normalise_words` on both; ``ref_words`` and ``word_errors``
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,14 +111,24 @@ def _der(truth: pd.DataFrame, turns: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def session_speech_errors(results_dir: str | Path, demo_root: str | Path, session: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SpeechFiles:
+    """One session's speech outputs and the demo generator's dialogue truth."""
+
+    session: str
+    dialogue: Path  # <demo root>/{session}/truth/dialogue.tsv
+    transcript: Path  # transcript.parquet
+    turns: Path  # speaker_turns.parquet
+    quality: Path  # transcript.json
+
+
+def session_speech_errors(files: SpeechFiles) -> dict[str, Any]:
     import jiwer
 
-    base = Path(results_dir) / "sessions" / session
-    truth = pd.read_csv(Path(demo_root) / session / "truth" / "dialogue.tsv", sep="\t")
-    transcript = read_table(base / "transcript.parquet", "transcript").to_pandas().sort_values("t_start")
-    turns = read_table(base / "speaker_turns.parquet", "speaker_turns").to_pandas()
-    quality = json.loads((base / "transcript.json").read_text())
+    truth = pd.read_csv(files.dialogue, sep="\t")
+    transcript = read_table(files.transcript, "transcript").to_pandas().sort_values("t_start")
+    turns = read_table(files.turns, "speaker_turns").to_pandas()
+    quality = json.loads(Path(files.quality).read_text())
 
     reference = [w for text in truth.sort_values("t_start").text for w in normalise_words(text)]
     hypothesis = [w for text in transcript.text for w in normalise_words(text)]
@@ -130,7 +141,7 @@ def session_speech_errors(results_dir: str | Path, demo_root: str | Path, sessio
     transcript_accuracy, transcript_covered, _ = role_accuracy(
         truth, [(r.t_start, r.t_end, r.role) for r in transcript.itertuples()])
     return {
-        "session": session,
+        "session": files.session,
         "ref_words": len(reference),
         "hyp_words": len(hypothesis),
         "word_errors": errors,
@@ -149,9 +160,9 @@ def session_speech_errors(results_dir: str | Path, demo_root: str | Path, sessio
     }
 
 
-def speech_errors(results_dir: str | Path, demo_root: str | Path, sessions: list[str]) -> pd.DataFrame:
+def speech_errors(files: list[SpeechFiles]) -> pd.DataFrame:
     """One row per session (columns: see the module docstring)."""
-    return pd.DataFrame([session_speech_errors(results_dir, demo_root, s) for s in sessions])
+    return pd.DataFrame([session_speech_errors(f) for f in files])
 
 
 def speech_summary(errors: pd.DataFrame) -> dict[str, Any]:
@@ -174,31 +185,3 @@ def speech_summary(errors: pd.DataFrame) -> dict[str, Any]:
         "alignment": sorted(set(errors.alignment)),
         "diarization": sorted(set(errors.diarization)),
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m egoinstruct.speech.quality [--results results] [--demo-root resources/demo] s01 s02 …``"""
-    import argparse
-
-    parser = argparse.ArgumentParser(description="speech stage vs the demo truth: WER, DER, role attribution")
-    parser.add_argument("sessions", nargs="+")
-    parser.add_argument("--results", default="results")
-    parser.add_argument("--demo-root", default="resources/demo")
-    args = parser.parse_args(argv)
-    errors = speech_errors(args.results, args.demo_root, args.sessions)
-    columns = ["session", "ref_words", "wer", "der", "der_collar", "missed", "false_alarm", "confusion",
-               "role_accuracy", "transcript_role_accuracy", "n_speakers", "alignment", "diarization",
-               "unaligned_word_share", "rtf"]
-    print(errors[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    summary = speech_summary(errors)
-    print(
-        f"\nspeech over {summary['sessions']} sessions: WER {summary['wer']:.1%}, DER {summary['der']:.1%} "
-        f"(±{COLLAR_S} s collar: {summary['der_collar']:.1%}), role attribution {summary['role_accuracy']:.1%} "
-        f"of speech time (worst session {summary['role_accuracy_worst_session']:.1%}; target >= 95 %), "
-        f"mean RTF {summary['rtf_mean']:.3f}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

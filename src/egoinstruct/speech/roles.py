@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from egoinstruct.settings.speech import RoleSettings
 from egoinstruct.speech.diarize import Turn
 from egoinstruct.speech.embeddings import centroid, cosine, track_mel, window_embeddings
 
@@ -45,13 +46,6 @@ _BAND_HZ = (100.0, 4000.0)
 _SILENCE = 1e-9  # mean square of digital silence (a device that was not recording)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RoleSettings:
-    min_ratio_db: float = 3.0
-    min_similarity_margin: float = 0.05
-    profile_db: float = 3.0  # profile windows: within this of the 90th-percentile speech level
 
 
 @dataclass
@@ -126,8 +120,8 @@ def assign_roles(
     turns: list[Turn],
     centroids: dict[str, np.ndarray],
     wearer_tracks: dict[str, np.ndarray],
+    settings: RoleSettings,
     wearer_regions: dict[str, list[tuple[float, float]]] | None = None,
-    settings: RoleSettings = RoleSettings(),
     rate_hz: int = SAMPLE_RATE_HZ,
 ) -> dict[str, RoleDecision]:
     """Role of every speaker in ``turns`` (see the module docstring for the rules)."""

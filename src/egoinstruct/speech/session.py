@@ -3,8 +3,8 @@
 Contract
 --------
 :func:`transcribe_session` takes the session-aligned 16 kHz tracks of all devices
-(:class:`SessionAudio`, sample 0 = session t 0) and :class:`SpeechSettings` (the ``speech``
-section of the config, :func:`settings_from_config`), and returns a :class:`SessionSpeech`:
+(:class:`SessionAudio`, sample 0 = session t 0) and the ``speech`` section of the config
+(:class:`~egoinstruct.settings.speech.SpeechSettings`), and returns a :class:`SessionSpeech`:
 the ``transcript`` and ``speaker_turns`` tables and a quality record (models, methods used and
 why, share of words without timestamps, speaker roles and their evidence, timings and real-time
 factor, warnings). Silence everywhere gives empty tables and a warning, not an error.
@@ -24,106 +24,37 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from egoinstruct.errors import InputError
-from egoinstruct.speech.asr import AsrSettings, Transcriber
-from egoinstruct.speech.diarize import (
-    Diarization,
-    DiarizationSettings,
-    Diarizer,
-    OfflineDiarizerSettings,
-    speaker_count,
-)
+from egoinstruct.settings.speech import SpeechSettings
+from egoinstruct.speech.asr import Transcriber
+from egoinstruct.speech.diarize import Diarization, Diarizer, speaker_count
 from egoinstruct.speech.models import resolve_asr_model
 from egoinstruct.speech.roles import (
     ROLES,
     UNKNOWN,
-    RoleSettings,
     assign_roles,
     band_limited,
     has_audio,
 )
 from egoinstruct.speech.transcript import (
     SourcedWord,
-    UtteranceSettings,
     assign_word_speakers,
     order_words,
     transcript_table,
     turns_table,
     utterances,
 )
-from egoinstruct.speech.vad import VadSettings, speech_regions
+from egoinstruct.speech.vad import speech_regions
 
-SOURCES = ("reference", "wearers")
 SAMPLE_RATE_HZ = 16_000
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SpeechSettings:
-    source: str = "reference"  # reference | wearers
-    speakers: int | None = None  # None: from the roles of the session's devices
-    asr: AsrSettings = field(default_factory=AsrSettings)
-    vad: VadSettings = field(default_factory=VadSettings)
-    diarization: DiarizationSettings = field(default_factory=DiarizationSettings)
-    roles: RoleSettings = field(default_factory=RoleSettings)
-    utterances: UtteranceSettings = field(default_factory=UtteranceSettings)
-
-
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise InputError(f"config {where}: unknown key(s) {', '.join(unknown)}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
-
-def settings_from_config(speech: dict[str, Any]) -> SpeechSettings:
-    """:class:`SpeechSettings` from the config's ``speech`` section (already schema-checked)."""
-    asr = dict(speech.get("asr", {}))
-    asr_settings = _build(AsrSettings, {
-        **asr,
-        # YAML 1.1 reads a bare `off` as false.
-        "align": "off" if speech.get("align", "auto") is False else speech.get("align", "auto"),
-        "align_model": speech.get("align_model"),
-        "model_cache_dir": speech.get("model_cache_dir"),
-    }, "speech.asr")
-    vad = _build(VadSettings, {**speech.get("vad", {}), "max_region_s": asr_settings.chunk_size_s}, "speech.vad")
-    diarization = DiarizationSettings(
-        method=speech.get("diarization", "auto"),
-        pyannote_model=speech.get("pyannote_model", DiarizationSettings.pyannote_model),
-        hub_token_env=speech.get("hub_token_env", "HF_TOKEN"),
-        model_cache_dir=speech.get("model_cache_dir"),
-        device=asr_settings.device,
-        offline=_build(OfflineDiarizerSettings, speech.get("offline_diarizer", {}), "speech.offline_diarizer"),
-    )
-    source = speech.get("source", "reference")
-    if source not in SOURCES:
-        raise InputError(f"config speech.source: {source!r} is not one of {', '.join(SOURCES)}")
-    return SpeechSettings(
-        source=source,
-        speakers=speech.get("speakers"),
-        asr=asr_settings,
-        vad=vad,
-        diarization=diarization,
-        roles=_build(RoleSettings, speech.get("roles", {}), "speech.roles"),
-        utterances=_build(UtteranceSettings, speech.get("utterances", {}), "speech.utterances"),
-    )
-
-
-def settings_record(settings: Any) -> Any:
-    """Plain-JSON view of (nested) settings dataclasses."""
-    if is_dataclass(settings):
-        return {f.name: settings_record(getattr(settings, f.name)) for f in fields(settings)}
-    if isinstance(settings, tuple):
-        return list(settings)
-    return settings
 
 
 @dataclass
@@ -159,8 +90,8 @@ class SpeechModels:
 
     def __init__(self, settings: SpeechSettings, threads: int = 1) -> None:
         start = time.perf_counter()
-        self.transcriber = Transcriber(settings.asr, threads=threads, vad=settings.vad)
-        self.diarizer = Diarizer(settings.diarization)
+        self.transcriber = Transcriber(settings, threads=threads)
+        self.diarizer = Diarizer(settings)
         self.load_seconds = time.perf_counter() - start
 
 
@@ -185,7 +116,8 @@ def transcribe_session(audio: SessionAudio, settings: SpeechSettings, threads: i
     def regions_of(device: str) -> list[tuple[float, float]]:
         if device not in regions:
             t0 = time.perf_counter()
-            regions[device] = speech_regions(audio.tracks[device], audio.rate_hz, settings.vad)
+            regions[device] = speech_regions(audio.tracks[device], audio.rate_hz, settings.vad,
+                                             settings.asr.chunk_size_s)
             seconds["vad"] = seconds.get("vad", 0.0) + time.perf_counter() - t0
         return regions[device]
 
@@ -215,7 +147,7 @@ def transcribe_session(audio: SessionAudio, settings: SpeechSettings, threads: i
     t0 = time.perf_counter()
     wearer_tracks = {role: audio.tracks[device] for role, device in wearers.items()}
     wearer_regions = {role: regions_of(device) for role, device in wearers.items() if device in audible}
-    decisions = assign_roles(diarization.turns, diarization.centroids, wearer_tracks, wearer_regions, settings.roles)
+    decisions = assign_roles(diarization.turns, diarization.centroids, wearer_tracks, settings.roles, wearer_regions)
     roles = {speaker: d.role for speaker, d in decisions.items()}
     seconds["roles"] = time.perf_counter() - t0
     if count.num == 2 and len(set(roles.values()) - {UNKNOWN}) == 1 and len(roles) >= 2:
@@ -277,7 +209,7 @@ def transcribe_session(audio: SessionAudio, settings: SpeechSettings, threads: i
 
 def _empty_quality(settings: SpeechSettings, models: SpeechModels | None) -> dict[str, Any]:
     # Resolving (not loading) the model still stops on a misconfigured one in a silent session.
-    source = models.transcriber.source if models else resolve_asr_model(settings.asr.model, settings.asr.model_cache_dir)
+    source = models.transcriber.source if models else resolve_asr_model(settings.asr.model, settings.model_cache_dir)
     return {
         "asr_model": source.description,
         "language": settings.asr.language,

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from egoinstruct.settings.speech import UtteranceSettings
 from egoinstruct.speech.asr import Word
 from egoinstruct.speech.diarize import Turn
 from egoinstruct.speech.roles import UNKNOWN, energy_ratio_db
@@ -28,12 +29,6 @@ from egoinstruct.speech.roles import UNKNOWN, energy_ratio_db
 # Languages written without spaces between words (whisperx aligns them per character).
 NO_SPACE_LANGUAGES = ("ja", "zh", "yue", "th", "lo", "my", "km")
 _SENTENCE_END = (".", "?", "!", "。", "？", "！")
-
-
-@dataclass(frozen=True)
-class UtteranceSettings:
-    max_pause_s: float = 0.5
-    sentence_pause_s: float = 0.15
 
 
 @dataclass
@@ -107,7 +102,7 @@ def order_words(words: list[SourcedWord]) -> list[SourcedWord]:
     return [w for _, _, w in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
-def utterances(words: list[SourcedWord], settings: UtteranceSettings = UtteranceSettings()) -> list[Utterance]:
+def utterances(words: list[SourcedWord], settings: UtteranceSettings) -> list[Utterance]:
     """Group words (already in time order, speakers assigned) into utterances."""
     out: list[Utterance] = []
     current: Utterance | None = None

@@ -14,22 +14,13 @@ installed: about 3× faster than the TorchScript version, same regions).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from egoinstruct.errors import InputError
-
-
-@dataclass(frozen=True)
-class VadSettings:
-    threshold: float = 0.5  # speech probability above which a 32 ms window is speech
-    min_speech_s: float = 0.25  # shorter bursts are dropped
-    min_silence_s: float = 0.1  # shorter pauses do not end a region
-    pad_s: float = 0.03  # added at both ends of a region (ASR widens its own copy: AsrSettings.pad_s)
-    max_region_s: float = 30.0  # longer regions are split at a pause (else hard)
+from egoinstruct.settings.speech import VadSettings
 
 
 @lru_cache(maxsize=1)
@@ -44,8 +35,10 @@ def _silero_model() -> Any:
         return load_silero_vad(onnx=False)
 
 
-def speech_regions(samples: np.ndarray, rate_hz: int, settings: VadSettings = VadSettings()) -> list[tuple[float, float]]:
-    """Speech regions (s) of a mono track."""
+def speech_regions(samples: np.ndarray, rate_hz: int, settings: VadSettings,
+                   max_region_s: float = 30.0) -> list[tuple[float, float]]:
+    """Speech regions (s) of a mono track; regions longer than ``max_region_s`` are split at a
+    pause (else hard) — the ASR passes its chunk length, Whisper reads at most 30 s."""
     if rate_hz not in (8000, 16000):
         raise InputError(f"silero-vad needs 8 or 16 kHz audio, got {rate_hz} Hz (session WAVs are 16 kHz)")
     samples = np.asarray(samples, dtype=np.float32)
@@ -60,7 +53,7 @@ def speech_regions(samples: np.ndarray, rate_hz: int, settings: VadSettings = Va
         threshold=settings.threshold,
         sampling_rate=rate_hz,
         min_speech_duration_ms=int(round(settings.min_speech_s * 1000)),
-        max_speech_duration_s=settings.max_region_s,
+        max_speech_duration_s=max_region_s,
         min_silence_duration_ms=int(round(settings.min_silence_s * 1000)),
         speech_pad_ms=int(round(settings.pad_s * 1000)),
     )

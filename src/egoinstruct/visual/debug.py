@@ -5,7 +5,7 @@ Job: for session times ``k / fps`` in ``[start_s, start_s + duration_s)`` draw, 
 from :func:`egoinstruct.frames.session_frames`, the partner's face box (the nearest
 face-detection frame), the gaze row nearest in time (a circle coloured by target, a cross for a
 saccade) and a caption with the time, target and event; write an animated GIF (Pillow).
-Written only when the config asks for it (``gaze.debug``).
+Written only when the config asks for it (``gaze_debug``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from egoinstruct.clock import DeviceClock
 from egoinstruct.frames import session_frames
 from egoinstruct.io import atomic_path
+from egoinstruct.settings.gaze import GazeDebugSettings
 
 # BGR colours per gaze target
 COLOURS = {
@@ -65,20 +67,16 @@ def write_debug_gif(
     output: str | Path,
     gaze: pd.DataFrame,
     faces: pd.DataFrame | None,
-    offset_s: float,
-    session_duration_s: float,
-    start_s: float = 0.0,
-    duration_s: float = 20.0,
-    fps: float = 5.0,
-    width: int = 320,
-    drift_ppm: float = 0.0,
+    clock: DeviceClock,
+    settings: GazeDebugSettings,
 ) -> int:
     """Write the GIF (see the module docstring); returns the number of frames."""
-    end = min(session_duration_s, start_s + duration_s)
+    start_s, fps, width = settings.start_s, settings.fps, settings.width
+    end = min(clock.session_duration_s, start_s + settings.duration_s)
     gaze_t = gaze["t"].to_numpy(np.float64)
     face_t = faces["t"].to_numpy(np.float64) if faces is not None and len(faces) else np.empty(0)
     images: list[Image.Image] = []
-    for frame in session_frames(video, offset_s, end, fps, drift_ppm):
+    for frame in session_frames(video, clock, fps, until_s=end):
         if frame.t < start_s:
             continue
         image = frame.image()

@@ -47,9 +47,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from egoinstruct.clock import DeviceClock
 from egoinstruct.errors import InputError, MissingModelError
 from egoinstruct.frames import session_frames
 from egoinstruct.io import atomic_path
+from egoinstruct.settings.visual import FeatureSettings
 from egoinstruct.tables import VISUAL_SCHEMA, with_metadata
 
 log = logging.getLogger(__name__)
@@ -58,17 +60,6 @@ PACKAGED_MODEL = "efficientnet_lite0"
 RESIZE_MODES = ("full", "center_crop")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class FeatureSettings:
-    fps: float = 5.0
-    model: str = PACKAGED_MODEL
-    weights: str | None = None
-    input_size: int | None = None  # None: the model's own
-    resize: str = "full"
-    batch_size: int = 32
-    device: str = "cpu"  # cpu | cuda | auto
 
 
 @dataclass(frozen=True)
@@ -263,7 +254,7 @@ def _device(requested: str) -> str:
     return requested
 
 
-def load_backbone(settings: FeatureSettings = FeatureSettings()) -> Backbone:
+def load_backbone(settings: FeatureSettings) -> Backbone:
     """The configured backbone, from local files only (see the module docstring)."""
     name = settings.model
     if name == PACKAGED_MODEL:
@@ -315,15 +306,13 @@ class _Batch:
     pixels: np.ndarray  # [B, 3, H, W]
 
 
-def _batches(
-    video: Path, offset_s: float, duration_s: float, fps: float, drift_ppm: float,
-    preprocessing: Preprocessing, batch_size: int,
-) -> Iterator[_Batch]:
+def _batches(video: Path, clock: DeviceClock, fps: float, preprocessing: Preprocessing,
+             batch_size: int) -> Iterator[_Batch]:
     size = preprocessing.input_size
     buffer = np.empty((batch_size, 3, size, size), np.float32)
     meta: tuple[list[float], list[int], list[float]] = ([], [], [])
     # One decoding thread: the other cores belong to the model.
-    for frame in session_frames(video, offset_s, duration_s, fps, drift_ppm, threads=1):
+    for frame in session_frames(video, clock, fps, threads=1):
         buffer[len(meta[0])] = preprocessing(frame.image())
         meta[0].append(frame.t)
         meta[1].append(frame.index)
@@ -373,10 +362,8 @@ def _prefetch(iterator: Iterator[_Batch], depth: int = 2) -> Iterator[_Batch]:
 def extract_features(
     video: str | Path,
     output: str | Path,
-    offset_s: float,
-    duration_s: float,
-    settings: FeatureSettings = FeatureSettings(),
-    drift_ppm: float = 0.0,
+    clock: DeviceClock,
+    settings: FeatureSettings,
     threads: int = 1,
     backbone: Backbone | None = None,
     metadata: dict[str, str] | None = None,
@@ -391,8 +378,7 @@ def extract_features(
     backbone = backbone or load_backbone(settings)
     meta = {
         "source": str(video),
-        "offset_s": repr(offset_s),
-        "drift_ppm": repr(drift_ppm),
+        **clock.metadata(),
         "fps": repr(settings.fps),
         "model": backbone.name,
         "weights": backbone.weights,
@@ -408,8 +394,7 @@ def extract_features(
     written = 0
     with atomic_path(output) as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
-            batches = _batches(video, offset_s, duration_s, settings.fps, drift_ppm,
-                               backbone.preprocessing, settings.batch_size)
+            batches = _batches(video, clock, settings.fps, backbone.preprocessing, settings.batch_size)
             for batch in _prefetch(batches):
                 embeddings = backbone.embed(batch.pixels)
                 flat = pa.array(embeddings.reshape(-1), type=pa.float32())
@@ -423,12 +408,9 @@ def extract_features(
                 written += len(embeddings)
                 if written % (20 * settings.batch_size) < settings.batch_size:
                     log.info("%s: %d frames, session time %.0f / %.0f s", video.name, written,
-                             batch.t[-1], duration_s)
+                             batch.t[-1], clock.session_duration_s)
         if written == 0:
-            raise InputError(
-                f"{video}: no frame falls inside the session (offset {offset_s:+.3f} s, session "
-                f"{duration_s:.3f} s); the device does not overlap the reference recording"
-            )
+            raise clock.no_overlap(video)
     log.info("%s: %d embeddings of %d values (%s)", video, written, backbone.dim, backbone.name)
     return written
 

@@ -25,7 +25,6 @@ saying how fast the wearer's head moves. Two sources (``head_motion.method``):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -33,22 +32,16 @@ import numpy as np
 import pandas as pd
 
 from egoinstruct.camera import CameraModel
+from egoinstruct.clock import DeviceClock, Span
 from egoinstruct.errors import InputError
 from egoinstruct.frames import session_frames
-from egoinstruct.gaze.track import Span, session_time
+from egoinstruct.settings.visual import HeadMotionSettings
 
 log = logging.getLogger(__name__)
 
 METHODS = ("auto", "video", "trajectory")
 TRAJECTORY_NAMES = ("closed_loop_trajectory.csv", "open_loop_trajectory.csv")
 COLUMNS = ["t", "angular_speed_deg_s", "flow_dx_px_s", "flow_dy_px_s", "flow_speed_px_s", "linear_speed_m_s"]
-
-
-@dataclass(frozen=True)
-class MotionSettings:
-    fps: float = 10.0
-    method: str = "auto"
-    flow_width: int = 160
 
 
 def find_mps_trajectory(gaze_csv: str | Path | None) -> list[str]:
@@ -81,20 +74,18 @@ def flow_angle_deg(camera: CameraModel, dx_px: float, dy_px: float) -> float:
 
 def video_head_motion(
     video: str | Path,
-    offset_s: float,
-    duration_s: float,
-    settings: MotionSettings = MotionSettings(),
-    drift_ppm: float = 0.0,
+    clock: DeviceClock,
+    settings: HeadMotionSettings,
     threads: int = 1,
     camera: CameraModel | None = None,
 ) -> pd.DataFrame:
     """Head motion from the video's global optical flow (see the module docstring). The first row
     (and a row whose previous frame is missing or identical) has NaN motion."""
     cv2.setNumThreads(max(1, threads))
-    scale = 1.0 + drift_ppm * 1e-6
+    scale = clock.scale
     rows: list[dict[str, float]] = []
     previous: tuple[int, float, np.ndarray] | None = None
-    for frame in session_frames(video, offset_s, duration_s, settings.fps, drift_ppm, threads):
+    for frame in session_frames(video, clock, settings.fps, threads):
         image = frame.frame
         width = min(settings.flow_width, image.width)
         factor = image.width / width
@@ -115,10 +106,7 @@ def video_head_motion(
         rows.append(row)
         previous = (frame.index, frame.source_time_s, gray)
     if not rows:
-        raise InputError(
-            f"{video}: no frame falls inside the session (offset {offset_s:+.3f} s, session "
-            f"{duration_s:.3f} s); the device does not overlap the reference recording"
-        )
+        raise clock.no_overlap(video)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -153,16 +141,15 @@ def read_mps_trajectory(path: str | Path) -> pd.DataFrame:
 
 def trajectory_head_motion(
     path: str | Path,
-    clock_start_us: int,
-    offset_s: float,
+    clock: DeviceClock,
+    capture_start_us: int,
     span: Span,
-    settings: MotionSettings = MotionSettings(),
-    drift_ppm: float = 0.0,
+    settings: HeadMotionSettings,
 ) -> pd.DataFrame:
     """Head motion from an MPS trajectory, averaged into the intervals ``(t − 1/fps, t]`` for
     ``t = k / fps`` inside ``span`` (rows without samples are NaN)."""
     samples = read_mps_trajectory(path)
-    t = session_time(samples["tracking_timestamp_us"].to_numpy(), clock_start_us, offset_s, drift_ppm)
+    t = clock.from_capture_us(samples["tracking_timestamp_us"].to_numpy(), capture_start_us)
     k0 = int(np.ceil(span.start * settings.fps - 1e-9))
     k1 = int(np.ceil(span.end * settings.fps - 1e-9))  # exclusive: t in [start, end)
     grid = np.arange(max(k0, 0), max(k1, 0)) / settings.fps
@@ -191,27 +178,25 @@ def trajectory_head_motion(
 
 def device_head_motion(
     video: str | Path,
-    offset_s: float,
-    drift_ppm: float,
+    clock: DeviceClock,
+    *,
     video_duration_s: float,
-    session_duration_s: float,
-    settings: MotionSettings = MotionSettings(),
+    settings: HeadMotionSettings,
     trajectory: str | Path | None = None,
-    clock_start_us: int | None = None,
+    capture_start_us: int | None = None,
     camera: CameraModel | None = None,
     threads: int = 1,
 ) -> tuple[pd.DataFrame, str]:
     """Head motion of one device by ``settings.method`` and the method used (see the module
-    docstring); ``clock_start_us`` (the capture time of the video's first frame) is needed with a
+    docstring); ``capture_start_us`` (the capture time of the video's first frame) is needed with a
     trajectory."""
     if settings.method not in METHODS:
         raise InputError(f"head_motion.method = {settings.method!r}; expected one of {', '.join(METHODS)}")
     if trajectory and settings.method in ("auto", "trajectory"):
-        if clock_start_us is None:
+        if capture_start_us is None:
             raise InputError(f"{trajectory}: the device clock start is unknown; cannot place the trajectory")
-        span = Span(offset_s, offset_s + video_duration_s * (1.0 + drift_ppm * 1e-6)).intersect(
-            Span(0.0, session_duration_s))
-        return trajectory_head_motion(trajectory, clock_start_us, offset_s, span, settings, drift_ppm), "trajectory"
+        span = clock.recording(video_duration_s).intersect(clock.session)
+        return trajectory_head_motion(trajectory, clock, capture_start_us, span, settings), "trajectory"
     if settings.method == "trajectory":
         raise InputError(
             f"{video}: head_motion.method is trajectory but no MPS slam/closed_loop_trajectory.csv "
@@ -220,4 +205,4 @@ def device_head_motion(
         )
     if camera is None:
         log.warning("%s: no camera model; head motion in image pixels only (angular_speed_deg_s is NaN)", video)
-    return video_head_motion(video, offset_s, session_duration_s, settings, drift_ppm, threads, camera), "video"
+    return video_head_motion(video, clock, settings, threads, camera), "video"

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from egoinstruct.errors import InputError
-from egoinstruct.mllm.settings import ModelSettings
+from egoinstruct.settings.mllm import ModelSettings
 
 PartKind = Literal["text", "image", "audio", "video"]
 

@@ -39,7 +39,7 @@ from egoinstruct.mllm.backends.base import (
     register,
 )
 from egoinstruct.mllm.prompts import label_grammar, label_json_schema
-from egoinstruct.mllm.settings import ModelSettings
+from egoinstruct.settings.mllm import ModelSettings
 
 log = logging.getLogger(__name__)
 

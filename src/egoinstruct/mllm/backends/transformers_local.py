@@ -41,7 +41,7 @@ from egoinstruct.mllm.backends.base import (
     ModelResponse,
     register,
 )
-from egoinstruct.mllm.settings import ModelSettings
+from egoinstruct.settings.mllm import ModelSettings
 
 log = logging.getLogger(__name__)
 

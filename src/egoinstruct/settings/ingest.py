@@ -1,0 +1,31 @@
+"""Settings of the ingest stage: the session clock (``sync``) and frames (``frames``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from egoinstruct.settings import Settings
+
+
+@dataclass(frozen=True)
+class SyncSettings(Settings):
+    """``sync``: each device's offset (and drift) to the reference by audio cross-correlation."""
+
+    max_lag_s: float
+    band_hz: tuple[float, float]
+    coarse_rate_hz: int
+    min_confidence_psr: float
+    on_low_confidence: str  # error | warn
+    drift_window_s: float
+    drift_windows: int
+    min_duration_for_drift_s: float
+
+
+@dataclass(frozen=True)
+class FrameSettings(Settings):
+    """``frames``: JPEG frames at a fixed rate on the session clock."""
+
+    fps: float
+    width: int | None  # None: keep the source size (the other side scales if only one is given)
+    height: int | None
+    jpeg_quality: int
