@@ -5,9 +5,18 @@
 #   snakemake --cores 8 --report results/report.html
 #
 # Stages live in workflow/rules/*.smk; their logic is the `egoinstruct` package (src/).
+from pathlib import Path
+
 from snakemake.utils import min_version
 
+from egoinstruct.config import read_config_file
+
 min_version("9.0")
+
+# Read by our own reader first: a YAML syntax error then names its line and column (Snakemake's
+# own message does not). Config files given with --configfile are read by Snakemake alone.
+if not workflow.overwrite_configfiles and Path("config/config.yaml").is_file():
+    read_config_file("config/config.yaml")
 
 
 configfile: "config/config.yaml"

@@ -2,9 +2,10 @@ import pytest
 
 from egoinstruct.annotations import (
     check_segments,
-    group_by_session,
     read_segments,
     read_session_segments,
+    read_validated,
+    write_validated,
 )
 from egoinstruct.errors import InputError
 
@@ -37,7 +38,7 @@ def test_tsv_and_csv_read_the_same(tmp_path, labels_dir):
     csv = tmp_path / "a.csv"
     csv.write_text(tsv.read_text().replace("\t", ","))
     a, b = read_segments(tsv, "s1"), read_segments(csv, "s1")
-    assert len(a) == 4 and a.drop(columns="source_line").equals(b.drop(columns="source_line"))
+    assert len(a) == 4 and a.drop(columns=["source", "source_line"]).equals(b.drop(columns=["source", "source_line"]))
     assert _check(tsv, labels_dir) == []
 
 
@@ -71,6 +72,20 @@ def test_eaf_matches_tsv(tmp_path, labels_dir):
     assert _check(eaf, labels_dir) == []
     with pytest.raises(InputError, match="no ELAN tier 'Schritte'.*eaf_tiers.steps"):
         read_segments(eaf, "s1", {"steps": "Schritte", "states": "states"})
+
+
+def test_eaf_time_values_with_a_decimal_point_or_none(tmp_path):
+    rows = _good_rows()
+    eaf = _eaf(tmp_path / "a.eaf", [(r[2], r[3], r[4]) for r in rows if r[1] == "steps"],
+               [(r[2], r[3], r[4]) for r in rows if r[1] == "states"])
+    text = eaf.read_text()
+    eaf.write_text(text.replace('TIME_VALUE="4000"', 'TIME_VALUE="4000.5"', 1))  # some tools write decimals
+    steps = read_segments(eaf, "s1").query("tier == 'steps'")
+    assert steps.t_end.tolist()[0] == pytest.approx(4.0005)
+    eaf.write_text(text.replace('TIME_VALUE="4000"', 'TIME_VALUE="4 s"', 1))
+    with pytest.raises(InputError, match=r"a.eaf: TIME_SLOT ts1: TIME_VALUE '4 s' is not a time; ELAN time values are "
+                                         r"milliseconds"):
+        read_segments(eaf, "s1")
 
 
 @pytest.mark.parametrize("rows,expected", [
@@ -120,18 +135,18 @@ def test_missing_tier(tmp_path, labels_dir):
         _check(path, labels_dir)
 
 
-def test_group_by_session_splits_a_flat_file_list_by_its_layout():
-    paths = ["a/steps.tsv", "a/states.eaf", "b/all.tsv", "d/x.csv"]
-    layout = [{"session": "s1", "procedure": "block_assembly", "files": 2},
-              {"session": "s2", "procedure": None, "files": 1},
-              {"session": "s3", "procedure": "paper_folding", "files": 0},
-              {"session": "s4", "procedure": "paper_folding", "files": 1}]
-    grouped = group_by_session(paths, layout)
-    assert grouped == {"s1": ("block_assembly", ["a/steps.tsv", "a/states.eaf"]), "s2": (None, ["b/all.tsv"]),
-                       "s3": ("paper_folding", []), "s4": ("paper_folding", ["d/x.csv"])}
-    assert list(grouped) == ["s1", "s2", "s3", "s4"]  # the layout's order
-    with pytest.raises(ValueError, match="4 annotation files for a layout of 3"):
-        group_by_session(paths, layout[:3])
+def test_validated_table_round_trip(tmp_path, labels_dir):
+    rows = _good_rows()
+    steps = write_tsv(tmp_path / "steps.tsv", HEADER, [r for r in rows if r[1] == "steps"])
+    states = write_tsv(tmp_path / "states.tsv", HEADER, [r for r in rows if r[1] == "states"])
+    segments = read_session_segments([steps, states], "s1")
+    write_validated(segments, tmp_path / "annotations.parquet", {"session": "s1"})
+    back = read_validated(tmp_path / "annotations.parquet")
+    assert back[["tier", "t_start", "t_end", "label"]].equals(segments[["tier", "t_start", "t_end", "label"]])
+    assert set(back.source) == {str(steps), str(states)} and back.source_line.iloc[0] == "2"
+    empty = tmp_path / "none.parquet"
+    write_validated(read_session_segments([], "s1"), empty, {"session": "s1"})
+    assert read_validated(empty).empty
 
 
 def test_a_sessions_files_are_read_together(tmp_path, labels_dir):

@@ -23,7 +23,7 @@ def test_no_audio_stream_and_corrupt_file(tmp_path):
     assert decode_audio(make_video(tmp_path / "mute.mp4", audio=False)) is None
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video at all" * 100)
-    with pytest.raises(InputError, match="junk.mp4: not a readable media file"):
+    with pytest.raises(InputError, match="junk.mp4: FFmpeg cannot read it as audio or video"):
         decode_audio(junk)
 
 

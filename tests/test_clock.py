@@ -7,7 +7,9 @@ import pytest
 
 from egoinstruct.clock import DeviceClock, Span
 from egoinstruct.errors import InputError
-from egoinstruct.sync import DeviceSync
+from egoinstruct.settings.ingest import SyncSettings
+from egoinstruct.settings.workflow import defaults_for
+from egoinstruct.sync import DeviceSync, session_sync_summary
 
 START_US = 51_000_000_123  # a device capture clock (µs since boot) at the video's first frame
 
@@ -51,35 +53,31 @@ def test_recording_and_session_spans():
     assert clock.metadata() == {"offset_s": "-2.0", "drift_ppm": "50.0", "session_duration_s": "30.0"}
 
 
-def test_read_from_sync_and_probe(tmp_path):
-    sync = tmp_path / "learner.json"
-    probe = tmp_path / "instructor_probe.json"
-    record = DeviceSync("learner", "learner", "instructor", "gcc_phat", offset_s=0.125, drift_ppm=12.5)
-    sync.write_text(json.dumps(record.to_dict()))  # what the sync_device rule writes
-    probe.write_text(json.dumps({"device": "instructor", "duration_s": 61.5, "warnings": []}))
-    clock = DeviceClock.read(sync, probe)
+def test_read_from_the_session_clock(tmp_path):
+    sync = tmp_path / "sync.json"
+    records = [DeviceSync("instructor", "instructor", "instructor", "reference", 0.0).to_dict(),
+               DeviceSync("learner", "learner", "instructor", "gcc_phat", offset_s=0.125, drift_ppm=12.5).to_dict()]
+    summary = session_sync_summary("s1", "instructor", 61.5, records, [], defaults_for(SyncSettings))
+    sync.write_text(json.dumps(summary))  # what the sync_session rule writes
+    clock = DeviceClock.read(sync, "learner")
     assert clock == DeviceClock(device="learner", offset_s=0.125, drift_ppm=12.5, session_duration_s=61.5)
-    # a sync record without drift (short recordings) has none
-    sync.write_text(json.dumps({"device": "learner", "offset_s": 0.125, "drift_ppm": None}))
-    assert DeviceClock.read(sync, probe).drift_ppm == 0.0
+    assert DeviceClock.read(sync, "instructor").offset_s == 0.0
+    # a clock without drift (short recordings) has none
+    summary["devices"]["learner"]["drift_ppm"] = None
+    sync.write_text(json.dumps(summary))
+    assert DeviceClock.read(sync, "learner").drift_ppm == 0.0
 
 
 def test_read_of_a_missing_or_invalid_file_names_it(tmp_path):
-    sync = tmp_path / "learner.json"
-    probe = tmp_path / "probe.json"
-    probe.write_text(json.dumps({"duration_s": 60.0}))
-    with pytest.raises(InputError, match=r"learner\.json: not found"):
-        DeviceClock.read(sync, probe)
+    sync = tmp_path / "sync.json"
+    with pytest.raises(InputError, match=r"sync\.json: not found"):
+        DeviceClock.read(sync, "learner")
     sync.write_text("{not json")
-    with pytest.raises(InputError, match=r"learner\.json: not valid JSON"):
-        DeviceClock.read(sync, probe)
+    with pytest.raises(InputError, match=r"sync\.json: not valid JSON"):
+        DeviceClock.read(sync, "learner")
     sync.write_text(json.dumps([1, 2]))
-    with pytest.raises(InputError, match=r"learner\.json: expected a JSON object"):
-        DeviceClock.read(sync, probe)
-    sync.write_text(json.dumps({"device": "learner"}))  # no offset_s
-    with pytest.raises(InputError, match=r"learner\.json / .*probe\.json: not a sync record"):
-        DeviceClock.read(sync, probe)
-    sync.write_text(json.dumps({"device": "learner", "offset_s": 0.0}))
-    probe.unlink()
-    with pytest.raises(InputError, match=r"probe\.json: not found"):
-        DeviceClock.read(sync, probe)
+    with pytest.raises(InputError, match=r"sync\.json: expected a JSON object"):
+        DeviceClock.read(sync, "learner")
+    sync.write_text(json.dumps({"session_duration_s": 60.0, "devices": {"instructor": {"offset_s": 0.0}}}))
+    with pytest.raises(InputError, match=r"sync\.json: no clock of device learner"):
+        DeviceClock.read(sync, "learner")

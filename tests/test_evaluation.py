@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from egoinstruct.annotations import read_session_segments
 from egoinstruct.config import read_config_file
 from egoinstruct.errors import InputError
 from egoinstruct.evaluation import (
@@ -112,7 +113,7 @@ def states_setup(tmp_path):
         tmp_path / "annotations.tsv",
         [row for s in sessions for row in [(s, "states", 0.0, 1.0, IE), (s, "states", 1.0, 2.0, SW)]],
     )
-    truth = load_truth("states", {s: (None, annotations) for s in sessions}, 5.0)
+    truth = load_truth("states", {s: (None, read_session_segments([annotations], s)) for s in sessions}, 5.0)
     folds = {"s1": 0, "s2": 0, "s3": 1, "s4": 1}
     cv, zs = {}, {}
     for s in sessions:
@@ -193,7 +194,7 @@ def test_steps_match_the_metric_functions_and_use_the_procedure_labels(tmp_path)
             ("s1", "steps", 1.2, 2.0, "attach_red_blocks"),
             ("s2", "steps", 0.0, 1.0, "place_base_plate"), ("s2", "steps", 1.0, 2.0, BG)]
     annotations = write_annotations(tmp_path / "a.tsv", rows)
-    truth = load_truth("steps", {s: ("block_assembly", annotations) for s in ("s1", "s2")}, 5.0)
+    truth = load_truth("steps", {s: ("block_assembly", read_session_segments([annotations], s)) for s in ("s1", "s2")}, 5.0)
     assert truth["s1"].labels[:3] == [BG, BG, "place_base_plate"]
     predicted = {
         "s1": [BG] * 3 + ["place_base_plate"] * 3 + ["attach_red_blocks"] * 4,  # boundaries shifted by one frame
@@ -221,7 +222,7 @@ def test_steps_match_the_metric_functions_and_use_the_procedure_labels(tmp_path)
 def test_end_convention_reaches_the_f1(tmp_path):
     rows = [("s1", "steps", 0.0, 1.2, "place_base_plate"), ("s1", "steps", 1.2, 1.4, "attach_red_blocks")]
     annotations = write_annotations(tmp_path / "a.tsv", rows)
-    truth = load_truth("steps", {"s1": ("block_assembly", annotations)}, 5.0)
+    truth = load_truth("steps", {"s1": ("block_assembly", read_session_segments([annotations], "s1"))}, 5.0)
     pred = write_predictions(tmp_path / "p.parquet", *at_5hz(["place_base_plate"] * 5 + ["attach_red_blocks"] * 2), 0)
     spec = [MethodSpec("m", "baseline", (), {"s1": pred})]
     mstcn = evaluate_task("steps", spec, truth, LABELS_DIR, eval_settings(resamples=10, end_convention="mstcn"))
@@ -233,7 +234,7 @@ def test_end_convention_reaches_the_f1(tmp_path):
 
 def test_no_methods_and_unannotated_sessions(tmp_path):
     annotations = write_annotations(tmp_path / "a.tsv", [("s1", "states", 0.0, 1.0, IE)])
-    truth = load_truth("states", {"s1": (None, annotations)}, 5.0)
+    truth = load_truth("states", {"s1": (None, read_session_segments([annotations], "s1"))}, 5.0)
     empty = evaluate_task("states", [], truth, LABELS_DIR, eval_settings(resamples=10))
     assert empty.methods == {} and empty.pairs == []
     paths = output_paths(tmp_path / "out")
@@ -265,7 +266,7 @@ def test_bad_prediction_files_are_named_with_the_fix(tmp_path):
 
 def test_fold_errors(tmp_path):
     annotations = write_annotations(tmp_path / "a.tsv", [(s, "states", 0.0, 1.0, IE) for s in ("s1", "s2")])
-    truth = load_truth("states", {s: (None, annotations) for s in ("s1", "s2")}, 5.0)
+    truth = load_truth("states", {s: (None, read_session_segments([annotations], s)) for s in ("s1", "s2")}, 5.0)
     two = tmp_path / "two.parquet"
     pq.write_table(pa.table({"t": [0.0, 0.5], "label": [IE, IE], "fold": pa.array([0, 1], pa.int64())}), two)
     with pytest.raises(InputError, match="several folds"):

@@ -56,6 +56,14 @@ def test_key_changes_with_everything_that_can_change_the_answer(change):
     assert request_key(IDENTITY, request(**change)) != request_key(IDENTITY, request())
 
 
+def test_a_whole_number_written_as_int_or_float_gives_one_key():
+    # settings are typed (temperature: float) while older configs gave YAML ints: one key for both,
+    # so a response cache made before stays valid
+    assert request_key(IDENTITY, request(sampling=Sampling(0, 16, None, 0))) == request_key(
+        IDENTITY, request(sampling=Sampling(0.0, 16, None, 0)))
+    assert request_key(IDENTITY, request(sampling=Sampling(0.5, 16, None, 0))) != request_key(IDENTITY, request())
+
+
 @pytest.mark.parametrize("identity", [
     {**IDENTITY, "revision": "sha256:def"}, {**IDENTITY, "model": "qwen"}, {**IDENTITY, "backend": "openai"}])
 def test_key_changes_with_model_and_weights(identity):

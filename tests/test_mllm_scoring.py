@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from egoinstruct.annotations import read_session_segments
 from egoinstruct.evaluation import MethodSpec, evaluate_task, load_truth
 from egoinstruct.mllm.backends import Backend, ModelResponse
 from egoinstruct.mllm.scoring import score_run
@@ -57,7 +58,9 @@ def annotated(tmp_path) -> dict[str, tuple[str | None, list[Path]]]:
     s2 = write_segments(tmp_path / "s2" / "all.tsv", [
         ("s2", "steps", 0.0, 4.0, "place_base_plate"), ("s2", "states", 0.0, 4.0, SW)])
     s3 = write_segments(tmp_path / "s3" / "states.tsv", [("s3", "states", 0.0, 4.0, LA)])
-    return {"s1": ("block_assembly", [s1_steps, s1_states]), "s2": ("block_assembly", [s2]), "s3": (None, [s3])}
+    files = {"s1": ("block_assembly", [s1_steps, s1_states]), "s2": ("block_assembly", [s2]), "s3": (None, [s3])}
+    # what the validate stage hands on: each session's files read together into one checked table
+    return {s: (procedure, read_session_segments(paths, s)) for s, (procedure, paths) in files.items()}
 
 
 def test_score_is_the_evaluations_pooled_figure_and_reads_every_file(tmp_path, annotated):

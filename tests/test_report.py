@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from egoinstruct.annotations import read_session_segments
 from egoinstruct.errors import InputError
 from egoinstruct.evaluation import OUTPUTS, MethodSpec, evaluate_task, load_truth, write_outputs
 from egoinstruct.labels import load_labels
@@ -88,7 +89,8 @@ def write_mllm_summary(root: Path, task: str, model: str, predictions: list[Path
                      "completion_tokens": 12, "latency_s_mean": 1.0, "latency_s_p50": 1.0, "latency_s_p95": 1.5},
            "answers": {"prompt_tokens": windows * 100, "completion_tokens": windows * 3, "latency_s_mean": 1.5}}
     score = score_run(task, f"mllm-{model}", dict(zip(SESSIONS, predictions, strict=True)),
-                      {s: (PROCEDURES[s], [annotations]) for s in SESSIONS}, settings, LABELS_DIR)
+                      {s: (PROCEDURES[s], read_session_segments([annotations], s)) for s in SESSIONS}, settings,
+                      LABELS_DIR)
     path = root / "mllm" / task / model / "summary.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"run": run, "score": score}))
@@ -205,7 +207,8 @@ def make_inputs(root: Path, subset: str) -> tuple[ReportInputs, dict]:
             if kind == "baseline":
                 for fold in sorted(set(FOLDS.values())):
                     training[(task, name, fold)] = write_training(root, task, name, fold, epochs=name != "gbdt")
-        truth = load_truth(task, {s: (PROCEDURES[s], annotations) for s in SESSIONS}, settings.rate_hz)
+        truth = load_truth(task, {s: (PROCEDURES[s], read_session_segments([annotations], s)) for s in SESSIONS},
+                           settings.rate_hz)
         specs = [MethodSpec(n, e["kind"], tuple(e["inputs"]), dict(zip(e["sessions"], files[n], strict=True)))
                  for n, e in registry[task].items()]
         metrics[task] = {name: root / "metrics" / task / file for name, file in EVAL_FILES.items()}

@@ -45,12 +45,15 @@ def test_reads_optional_columns(tmp_path):
     (lambda rows: rows[2].__setitem__(2, "teacher"), r"line 4, column role = 'teacher'.*allowed: instructor, learner, exo"),
     (lambda rows: rows[0].__setitem__(3, "mp4"), r"line 2, column kind = 'mp4'.*allowed: video, aria_vrs, gaze_csv, calibration, audio"),
     (lambda rows: rows.append(["s1", "lea", "learner", "video", "d.mp4"]), r"line 6: duplicate session/device/kind \(s1, lea, video\); it is already on line 4"),
-    (lambda rows: rows[1].__setitem__(0, "s 1"), r"line 3, column session = 's 1'.*must match"),
+    (lambda rows: rows[1].__setitem__(0, "s 1"), r"line 3, column session = 's 1'.*letters, digits, '_' and '-' only"),
     (lambda rows: rows.append(["s1", "exo", "exo", "gaze_csv", "e.csv"]), r"line 6: a gaze_csv belongs to a head-worn device"),
     (lambda rows: rows.append(["s1", "exo", "exo", "calibration", "e.json"]), r"line 6: a calibration belongs to a head-worn device"),
     (lambda rows: rows.__setitem__(0, ["s1", "ins", "learner", "video", "a.mp4"]), r"several roles"),
     (lambda rows: rows.pop(0), r"device ins of session s1 has no media row"),
-    (lambda rows: [r.__setitem__(2, "learner") for r in rows if r[1] == "ins"], r"exactly one device with role instructor"),
+    (lambda rows: [r.__setitem__(2, "learner") for r in rows if r[1] == "ins"],
+     r"exactly one device with role instructor .*found none.*another role"),
+    (lambda rows: rows[3].__setitem__(2, "instructor"),
+     r"session s1 must have exactly one device with role instructor .*found ins \(line 2\), exo \(line 5\)"),
     (lambda rows: rows[3].__setitem__(4, ""), r"line 5, column path.*should be non-empty"),
 ])
 def test_bad_rows_name_line_field_and_fix(tmp_path, change, expected):
@@ -90,7 +93,22 @@ def test_missing_file_is_reported_with_line(tmp_path):
             ["s1", "lea", "learner", "video", str(tmp_path / "missing.mp4")]]
     table = read_recordings(write_tsv(tmp_path / "r.tsv", HEADER, rows))
     with pytest.raises(InputError, match=r"line 3, column path: .*missing.mp4 does not exist"):
-        check_paths_exist(table, "r.tsv", generated_root=tmp_path / "gen")
+        check_paths_exist(table, "r.tsv", generated_root=tmp_path / "gen", generated=[tmp_path / "gen" / "a.mp4"])
+
+
+def test_paths_that_are_folders_empty_or_not_made_by_the_demo(tmp_path):
+    (tmp_path / "gen").mkdir()
+    folder, empty = tmp_path / "mps", tmp_path / "empty.mp4"
+    folder.mkdir()
+    empty.touch()
+    typo = tmp_path / "gen" / "instructor_ari.mp4"
+    for path, message in [(folder, r"line 2, column path: .*mps is a folder, not a file"),
+                          (empty, r"line 2, column path: .*empty.mp4 is empty \(0 bytes\)"),
+                          (typo, r"line 2, column path: .*instructor_ari.mp4 is under the demo folder .* makes no such "
+                                 r"file; fix the path")]:
+        table = read_recordings(write_tsv(tmp_path / "r.tsv", HEADER, [["s1", "ins", "instructor", "video", str(path)]]))
+        with pytest.raises(InputError, match=message):
+            check_paths_exist(table, "r.tsv", generated_root=tmp_path / "gen", generated=[tmp_path / "gen" / "a.mp4"])
 
 
 def test_annotation_sheet_checks(tmp_path, repo_root):

@@ -8,8 +8,10 @@ from egoinstruct.sync import (
     alignment_report,
     estimate_drift,
     estimate_offset,
+    pair_closure,
     session_sync_summary,
     sync_device,
+    window_agreement,
 )
 
 RATE = 16000
@@ -100,7 +102,7 @@ def test_alignment_report_and_summary():
     assert report["devices"]["c"]["residual_lag_s"] is None
     devices = [sync_device("r", "instructor", "r", reference, reference, RATE, None, SETTINGS).to_dict(),
                sync_device("b", "learner", "r", reference, late, RATE, None, SETTINGS).to_dict()]
-    summary = session_sync_summary("s1", "r", 60.0, devices)
+    summary = session_sync_summary("s1", "r", 60.0, devices, [], SETTINGS)
     assert summary["devices"]["b"]["offset_s"] == pytest.approx(0.02, abs=1e-4)
     assert summary["min_confidence_psr"] == devices[1]["confidence_psr"]
 
@@ -112,3 +114,47 @@ def test_inverted_polarity_microphone():
     estimate = estimate_offset(reference, inverted, RATE, SETTINGS)
     assert estimate.offset_s == pytest.approx(1.25, abs=1 / RATE)
     assert estimate.confidence_psr > 20
+
+
+def test_every_stretch_of_a_device_agrees_with_its_estimate():
+    world = _world(90)
+    reference, device = _record(world, 2.0, 60, 1), _record(world, 3.25, 60, 2)
+    result = sync_device("d", "learner", "r", reference, device, RATE, None, SETTINGS)
+    agreement = result.agreement
+    assert agreement["checked"] and agreement["agrees"] and len(agreement["windows"]) == SETTINGS.agreement_windows
+    assert all(w["agrees"] and w["offset_s"] == pytest.approx(1.25, abs=1e-3) for w in agreement["windows"])
+    short = window_agreement(reference[: 9 * RATE], device[: 9 * RATE], RATE, 1.25, 0.0, SETTINGS)
+    assert not short["checked"] and short["agrees"] and "shorter" in short["reason"]
+
+
+def test_a_recording_whose_stretches_land_elsewhere_is_low_confidence():
+    """Audio that matches as a whole but not stretch by stretch (spliced, or another session's
+    recording that shares some sounds): a confident peak is not enough."""
+    world = _world(200)
+    reference = _record(world, 0.0, 90, 1)
+    device = np.concatenate([_record(world, 10.0, 40, 2), _record(world, 30.0, 20, 3)])  # the second part 20 s late
+    with pytest.raises(InputError, match=r"stretches of it land elsewhere.*not of the same session.*offset_s column"):
+        sync_device("d", "learner", "r", reference, device, RATE, None, SETTINGS, where="sheet.tsv: session s1")
+    flagged = sync_device("d", "learner", "r", reference, device, RATE, None, WARN)
+    assert flagged.low_confidence and flagged.confidence_psr >= SETTINGS.min_confidence_psr
+    assert [w["agrees"] for w in flagged.agreement["windows"]].count(False) >= 1
+
+
+def test_pairs_of_devices_must_agree_with_their_clocks():
+    world = _world(90)
+    tracks = {"r": _record(world, 2.0, 60, 1), "a": _record(world, 3.0, 60, 2), "b": _record(world, 1.5, 60, 3)}
+    devices = {name: sync_device(name, "learner", "r", tracks["r"], tracks[name], RATE, None, SETTINGS).to_dict()
+               for name in tracks}
+    pairs = pair_closure(tracks, devices, RATE, SETTINGS)
+    assert [p["devices"] for p in pairs] == [["a", "b"]] and pairs[0]["agrees"]
+    assert pairs[0]["offset_s"] == pytest.approx(devices["b"]["offset_s"] - devices["a"]["offset_s"], abs=1e-3)
+    # b's clock off by 0.3 s (as a wrong sheet offset or a wrong estimate would make it)
+    wrong = {**devices, "b": {**devices["b"], "offset_s": devices["b"]["offset_s"] + 0.3}}
+    bad = pair_closure(tracks, wrong, RATE, SETTINGS)
+    assert bad[0]["agrees"] is False
+    records = list(wrong.values())
+    with pytest.raises(InputError, match=r"sheet.tsv: session s1: the clocks of a and b disagree.*offset_s column"):
+        session_sync_summary("s1", "r", 60.0, records, bad, SETTINGS, where="sheet.tsv: session s1")
+    summary = session_sync_summary("s1", "r", 60.0, records, bad, WARN)
+    assert summary["devices"]["a"]["low_confidence"] and summary["devices"]["b"]["low_confidence"]
+    assert summary["pairs"] == bad and not summary["devices"]["r"]["low_confidence"]

@@ -12,9 +12,8 @@ t_end``, segments inside the recording, no overlaps inside a tier, and no gaps u
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import numpy as np
@@ -42,6 +41,7 @@ def read_segments(
         table = _read_delimited(path, session, "\t" if suffix == ".tsv" else ",")
     else:
         raise InputError(f"{path}: unknown annotation format {suffix!r}; use .csv, .tsv or .eaf")
+    table["source"] = str(path)
     return table.sort_values(["tier", "t_start", "t_end"], kind="stable").reset_index(drop=True)
 
 
@@ -52,25 +52,25 @@ def read_session_segments(
     table when there are none)."""
     frames = [read_segments(path, session, eaf_tiers) for path in paths]
     if not frames:
-        return pd.DataFrame(columns=SEGMENT_COLUMNS)
+        return pd.DataFrame(columns=[*SEGMENT_COLUMNS, "source", "source_line"])
     return pd.concat(frames, ignore_index=True)
 
 
-def group_by_session(
-    paths: Sequence[str | Path], layout: Sequence[Mapping[str, Any]]
-) -> dict[str, tuple[str | None, list[str]]]:
-    """``session -> (procedure, annotation files)`` from a flat list of files and its layout
-    (``[{"session", "procedure", "files": count}]``, in the same order) — how a rule passes
-    every annotation file of several sessions as inputs without listing the paths twice."""
-    if sum(int(entry["files"]) for entry in layout) != len(paths):
-        raise ValueError(f"{len(paths)} annotation files for a layout of {sum(int(e['files']) for e in layout)}")
-    out: dict[str, tuple[str | None, list[str]]] = {}
-    position = 0
-    for entry in layout:
-        n = int(entry["files"])
-        out[str(entry["session"])] = (entry.get("procedure"), [str(p) for p in paths[position:position + n]])
-        position += n
-    return out
+def write_validated(segments: pd.DataFrame, path: str | Path, metadata: Mapping[str, str]) -> None:
+    """Write a session's checked segment table (the validate stage's ``annotations.parquet``)."""
+    from egoinstruct.gaze.parquet import write_frame
+    from egoinstruct.tables import ANNOTATIONS_SCHEMA
+
+    table = segments.reindex(columns=ANNOTATIONS_SCHEMA.names).astype(
+        {"session": str, "tier": str, "label": str, "source": str, "source_line": str, "t_start": float, "t_end": float})
+    write_frame(table, ANNOTATIONS_SCHEMA, path, dict(metadata))
+
+
+def read_validated(path: str | Path) -> pd.DataFrame:
+    """A session's validated segment table (``annotations.parquet``), as :func:`read_segments` gives."""
+    from egoinstruct.tables import read_table
+
+    return read_table(path, "annotations").to_pandas()
 
 
 def labels_at_times(segments: pd.DataFrame, times: np.ndarray) -> list[str | None]:
@@ -138,8 +138,16 @@ def _read_eaf(path: Path, session: str, eaf_tiers: dict[str, str]) -> pd.DataFra
     slots: dict[str, float] = {}
     for slot in root.iter("TIME_SLOT"):
         value = slot.get("TIME_VALUE")
-        if value is not None:
-            slots[slot.get("TIME_SLOT_ID", "")] = int(value) / 1000.0
+        if value is None:
+            continue
+        try:
+            milliseconds = float(value)  # ELAN writes whole milliseconds; other tools decimals
+        except ValueError:
+            raise InputError(
+                f"{path}: TIME_SLOT {slot.get('TIME_SLOT_ID', '?')}: TIME_VALUE {value!r} is not a time; ELAN "
+                "time values are milliseconds (e.g. 1500) — fix or re-export the file from ELAN"
+            ) from None
+        slots[slot.get("TIME_SLOT_ID", "")] = milliseconds / 1000.0
     tiers = {tier.get("TIER_ID"): tier for tier in root.iter("TIER")}
     records = []
     for tier_name, tier_id in eaf_tiers.items():

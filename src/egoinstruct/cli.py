@@ -19,6 +19,7 @@ from egoinstruct.errors import InputError
 
 
 def _check(args: argparse.Namespace) -> int:
+    from egoinstruct.demo import demo_files
     from egoinstruct.settings.workflow import check_against_sheet, read_settings
     from egoinstruct.sheet import check_paths_exist, read_annotation_sheet, read_recordings
 
@@ -26,8 +27,9 @@ def _check(args: argparse.Namespace) -> int:
     recordings = read_recordings(settings.recordings, settings.reference_role)
     annotations = read_annotation_sheet(settings.annotations, settings.labels_dir)
     generated = settings.demo.root if settings.demo.enabled else None
-    check_paths_exist(recordings, settings.recordings, generated)
-    check_paths_exist(annotations, settings.annotations, generated)
+    made = demo_files(list(dict.fromkeys(recordings.session)), settings.demo.root) if settings.demo.enabled else []
+    check_paths_exist(recordings, settings.recordings, generated, made)
+    check_paths_exist(annotations, settings.annotations, generated, made)
     check_against_sheet(settings, list(dict.fromkeys(recordings.session)), sorted(set(recordings.device)),
                         settings.recordings)
     print(

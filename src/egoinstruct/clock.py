@@ -1,9 +1,10 @@
 """The session clock of one device: how its own time maps onto the session's.
 
 Every stage after synchronisation needs the same three numbers for a device — its offset and
-drift from ``sync/{device}.json`` and the session's length from the reference device's probe —
-and the same two conversions. :class:`DeviceClock` holds them, is read once by
-:meth:`DeviceClock.read` and is passed by name, so an offset can never be swapped with a duration.
+drift, and the session's length — and the same two conversions. They come from the session's
+``sync.json`` (the sync stage's clocks, checked against each other across devices);
+:class:`DeviceClock` holds them, is read once by :meth:`DeviceClock.read` and is passed by name,
+so an offset can never be swapped with a duration.
 
 Convention (:mod:`egoinstruct.sync`): ``t_session = offset_s + t_device · (1 + drift_ppm·1e-6)``;
 the reference device has offset 0 and no drift, so t = 0 is its first frame; the session lasts
@@ -86,17 +87,16 @@ class DeviceClock:
                 "session_duration_s": repr(self.session_duration_s)}
 
     @classmethod
-    def read(cls, sync_json: str | Path, reference_probe_json: str | Path) -> DeviceClock:
-        """The clock from the device's ``sync/{device}.json`` and the reference device's probe."""
+    def read(cls, sync_json: str | Path, device: str) -> DeviceClock:
+        """The clock of ``device`` from the session's ``sync.json``."""
         sync = _read(sync_json)
-        probe = _read(reference_probe_json)
         try:
-            return cls(device=str(sync["device"]), offset_s=float(sync["offset_s"]),
-                       drift_ppm=float(sync.get("drift_ppm") or 0.0),
-                       session_duration_s=float(probe["duration_s"]))
+            clock = sync["devices"][device]
+            return cls(device=device, offset_s=float(clock["offset_s"]), drift_ppm=float(clock.get("drift_ppm") or 0.0),
+                       session_duration_s=float(sync["session_duration_s"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{sync_json} / {reference_probe_json}: not a sync record and a device probe "
-                             f"({exc}); rerun the sync_device and probe_device rules") from exc
+            raise InputError(f"{sync_json}: no clock of device {device} in it ({exc!r}); it is the sync_session rule's "
+                             "output — rerun the workflow") from exc
 
 
 def _like(given: Any, value: np.ndarray) -> Any:

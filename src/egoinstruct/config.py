@@ -141,6 +141,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None and (mark is None or start.line != mark.line):
+            problem += f"; {context} that starts on line {start.line + 1}, column {start.column + 1}"
         raise InputError(f"{path}: {where}not valid YAML ({problem}); check the indentation and quoting there") from exc
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of settings at the top level")

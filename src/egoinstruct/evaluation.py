@@ -4,7 +4,7 @@ Contract
 --------
 Inputs: the prediction files of each registered method (``PREDICTIONS_SCHEMA``:
 ``results/predictions/{task}/{method}/{session}.parquet`` with ``t``, ``label``, ``fold``) and the
-annotation of each session (:func:`egoinstruct.annotations.read_segments`).
+validated annotations of each session (the validate stage's ``annotations.parquet``).
 
 **One grid.** Methods predict at different rates (the MLLMs at 2 Hz, the baselines at 5 Hz), so
 every method is scored on the same frames: per session the grid ``t = k / rate_hz`` for
@@ -53,7 +53,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from egoinstruct.annotations import labels_at_times, read_session_segments
+from egoinstruct.annotations import labels_at_times
 from egoinstruct.errors import InputError
 from egoinstruct.io import atomic_path, json_safe, write_json
 from egoinstruct.labels import load_labels
@@ -198,22 +198,16 @@ def session_truth(
 
 
 def load_truth(
-    task: str,
-    annotations: Mapping[str, tuple[str | None, str | Path | Sequence[str | Path]]],
-    rate_hz: float,
-    eaf_tiers: dict[str, str] | None = None,
+    task: str, annotations: Mapping[str, tuple[str | None, pd.DataFrame]], rate_hz: float
 ) -> dict[str, SessionTruth]:
-    """Ground truth per session from ``annotations``: session → (procedure, annotation file or
-    files; the segments of several files are taken together). Steps need a procedure: sessions
-    without one are left out of the steps task."""
-    out = {}
-    for session, (procedure, paths) in annotations.items():
-        if not get_task(task).takes_part(procedure):
-            continue
-        files = [paths] if isinstance(paths, str | Path) else list(paths)
-        segments = read_session_segments(files, session, eaf_tiers)
-        out[session] = session_truth(segments, session, procedure, task, rate_hz)
-    return out
+    """Ground truth per session from ``annotations``: session → (procedure, its validated segment
+    table — every annotation file of the session, :func:`egoinstruct.annotations.read_validated`).
+    A per-procedure task leaves out the sessions without a procedure."""
+    return {
+        session: session_truth(segments, session, procedure, task, rate_hz)
+        for session, (procedure, segments) in annotations.items()
+        if get_task(task).takes_part(procedure)
+    }
 
 
 def read_predictions(path: str | Path) -> pd.DataFrame:

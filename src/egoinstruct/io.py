@@ -2,7 +2,8 @@
 
 Everything is written to a temporary file in the destination's folder and renamed into place
 (``os.replace`` is atomic on one filesystem), so a reader sees either the old file, no file, or
-the complete new one.
+the complete new one. A job killed before the rename (SIGKILL, power loss) leaves its hidden
+temporary behind; the next writer of the same output deletes it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(dest)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{dest.name}.", suffix=suffix if suffix is not None else dest.suffix, dir=dest.parent
     )
@@ -40,6 +42,17 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(dest: str | Path) -> list[Path]:
+    """Delete the hidden temporary files a killed writer of ``dest`` left behind (``.<name>.*``
+    beside it); returns them. Only one job ever writes a given output (Snakemake's contract), so
+    a temporary of ``dest`` that exists when its job starts again is stale."""
+    dest = Path(dest)
+    stale = [p for p in dest.parent.glob(f".{dest.name}.*") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -68,6 +68,16 @@ def _load(path: Path) -> LabelSet:
     )
 
 
+def labels_folder(label_files: list[str] | tuple[str, ...]) -> Path:
+    """The labels folder of a rule's label-set inputs (one folder; any folder when there are none,
+    as nothing will be looked up). Rules pass the label files they read as inputs, so that editing
+    one reruns them; the code finds the others' siblings by task and procedure."""
+    folders = {Path(p).parent for p in label_files}
+    if len(folders) > 1:
+        raise ValueError(f"label sets from several folders: {sorted(map(str, folders))}")
+    return folders.pop() if folders else Path(".")
+
+
 def load_labels(labels_dir: str | Path, tier: str, procedure: str | None = None) -> LabelSet:
     """Load (cached) the label set of ``tier`` / ``procedure`` from ``labels_dir``."""
     return _load(label_file(labels_dir, tier, procedure).resolve())

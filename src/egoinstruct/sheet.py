@@ -13,6 +13,7 @@ Annotation sheet columns: ``session, procedure, path``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,19 @@ RECORDING_COLUMNS = ["session", "device", "role", "kind", "path"]
 OPTIONAL_RECORDING_COLUMNS = ["offset_s", "fold"]
 ANNOTATION_COLUMNS = ["session", "procedure", "path"]
 MEDIA_KINDS = ("video", "aria_vrs", "audio")
+# Inputs of a head camera besides its media: checked by their own job (validate.probe_head_inputs).
+HEAD_INPUT_KINDS = ("gaze_csv", "calibration")
 ROLES = ("instructor", "learner", "exo")
 HEAD_ROLES = ("instructor", "learner")
+
+
+# The sheets' id patterns (workflow/schemas/*.schema.yaml) in words.
+PATTERN_RULES = {
+    "^[A-Za-z0-9][A-Za-z0-9_-]*$": (
+        "use letters, digits, '_' and '-' only, starting with a letter or digit (no spaces or dots: it becomes a "
+        "folder and file name)"
+    ),
+}
 
 
 def is_missing(value: object) -> bool:
@@ -94,7 +106,7 @@ def _validate_rows(table: pd.DataFrame, path: str | Path, schema_name: str) -> N
             if error.validator == "enum":
                 hint = f"; allowed: {', '.join(map(str, error.validator_value))}"
             elif error.validator == "pattern":
-                hint = f"; it must match {error.validator_value}"
+                hint = f"; {PATTERN_RULES.get(error.validator_value, 'it must match ' + error.validator_value)}"
             raise InputError(
                 f"{path}: line {position + 2}"
                 + (f", column {field} = {value!r}" if field is not None else "")
@@ -155,7 +167,7 @@ def _check_recordings_consistency(table: pd.DataFrame, path: str | Path, referen
                 f"{path}: lines {', '.join(map(str, media.line))}: device {device} of session "
                 f"{session} has several media files; list one media file per device"
             )
-        head_only = rows[rows.kind.isin(["gaze_csv", "calibration"])]
+        head_only = rows[rows.kind.isin(HEAD_INPUT_KINDS)]
         if not head_only.empty and roles[0] not in HEAD_ROLES:
             raise InputError(
                 f"{path}: line {head_only.line.iloc[0]}: a {head_only.kind.iloc[0]} belongs to a "
@@ -174,12 +186,16 @@ def _check_recordings_consistency(table: pd.DataFrame, path: str | Path, referen
                 f"{path}: session {session} (lines {', '.join(map(str, rows.line))}): the fold column "
                 "must hold the same value on every row of a session, or be empty on all of them"
             )
-        reference = rows[(rows.role == reference_role) & rows.kind.isin(MEDIA_KINDS)].device.unique()
-        if len(reference) != 1:
+        reference = rows[(rows.role == reference_role) & rows.kind.isin(MEDIA_KINDS)]
+        if reference.device.nunique() != 1:
+            found = (
+                "none" if reference.empty
+                else ", ".join(f"{r.device} (line {r.line})" for r in reference.drop_duplicates("device").itertuples())
+            )
             raise InputError(
-                f"{path}: session {session} must have exactly one device with role "
-                f"{reference_role} (the reference_role in config/config.yaml, whose first frame "
-                f"is t = 0 of the session clock); found {len(reference)}"
+                f"{path}: session {session} must have exactly one device with role {reference_role} (the "
+                f"reference_role in config/config.yaml, whose first frame is t = 0 of the session clock); found "
+                f"{found}. Give the other device(s) another role (e.g. exo), or set reference_role"
             )
 
 
@@ -212,18 +228,34 @@ def read_annotation_sheet(path: str | Path, labels_dir: str | Path) -> pd.DataFr
     return table.reset_index(drop=True)
 
 
-def check_paths_exist(table: pd.DataFrame, sheet: str | Path, generated_root: str | Path | None = None) -> None:
-    """Every ``path`` must exist, except files under ``generated_root`` (made by a rule)."""
+def check_paths_exist(
+    table: pd.DataFrame, sheet: str | Path, generated_root: str | Path | None = None,
+    generated: Collection[str | Path] = (),
+) -> None:
+    """Every ``path`` must be a non-empty file, except files under ``generated_root``, which must
+    be among ``generated`` (what the demo rule makes) — so a typo under the demo folder is caught
+    here too, instead of as a missing-input error or, for a target that exists, not at all."""
     root = Path(generated_root).resolve() if generated_root else None
+    made = {Path(p).resolve() for p in generated}
     for row in table.itertuples():
         file = Path(row.path)
+        where = f"{sheet}: line {row.line}, column path: {row.path}"
         if root is not None and (file.resolve() == root or root in file.resolve().parents):
+            if file.resolve() not in made:
+                raise InputError(
+                    f"{where} is under the demo folder {generated_root}, but the demo generator makes no such "
+                    "file; fix the path (egoinstruct demo-sheets writes correct sheets) or set demo.enabled: false"
+                )
             continue
         if not file.exists():
             raise InputError(
-                f"{sheet}: line {row.line}, column path: {row.path} does not exist; fix the path "
-                "(relative paths are taken from the directory snakemake runs in)"
+                f"{where} does not exist; fix the path (relative paths are taken from the directory "
+                "snakemake runs in)"
             )
+        if file.is_dir():
+            raise InputError(f"{where} is a folder, not a file; give the path of the file inside it")
+        if file.stat().st_size == 0:
+            raise InputError(f"{where} is empty (0 bytes): the copy never completed; copy the file again")
 
 
 def session_fields(recordings: pd.DataFrame, session: str) -> dict[str, Any]:

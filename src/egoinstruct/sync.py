@@ -17,6 +17,15 @@ Drift (:func:`estimate_drift`): the offset is re-estimated in windows spread ove
 the drift. It is applied only when at least three windows are confident and the session is long
 enough for drift to matter (``min_duration_for_drift_s``); otherwise it is reported as 0 with the
 reason.
+
+Sanity (a confident peak can still be wrong: speech that repeats across sessions, audio of
+another session): :func:`window_agreement` cuts the device's recording into
+``agreement_windows`` stretches and locates each in the reference on its own (full search); a
+confident stretch more than ``agreement_tolerance_s`` from the whole-recording estimate (drift
+included) makes the estimate low-confidence. :func:`pair_closure` checks that every directly
+correlated pair of devices agrees with their two offsets (sheet offsets included; with only
+audio estimates this needs three devices).
+Either failure follows ``sync.on_low_confidence``, like a weak peak.
 """
 
 from __future__ import annotations
@@ -101,11 +110,13 @@ def estimate_offset(
     settings: SyncSettings,
     around_s: float | None = None,
     search_s: float = FINE_SEARCH_S,
+    centre_s: float = 0.0,
 ) -> OffsetEstimate:
     """Offset of ``other`` relative to ``reference`` (both mono at ``rate_hz``, device clocks).
 
     With ``around_s`` only lags within ``search_s`` of it are searched (drift
-    windows); otherwise the coarse search spans ± ``settings.max_lag_s``.
+    windows); otherwise the coarse search spans ``centre_s`` ± ``settings.max_lag_s`` (a stretch
+    of a device cut from time t matches the reference at lag offset + t).
     """
     if len(reference) == 0 or len(other) == 0:
         return OffsetEstimate(0.0, 0.0, 0.0)
@@ -118,7 +129,8 @@ def estimate_offset(
         coarse_rate = rate_hz / factor
         cc, n = _gcc_phat(ref_c, oth_c, coarse_rate, settings.band_hz)
         max_lag = int(settings.max_lag_s * coarse_rate)
-        lags, values = _lag_window(cc, n, -max_lag, max_lag)
+        centre = int(round(centre_s * coarse_rate))
+        lags, values = _lag_window(cc, n, centre - max_lag, centre + max_lag)
         coarse = float(lags[int(np.argmax(np.abs(values)))] / coarse_rate)
         search = max(search_s, 3.0 / coarse_rate)
     else:
@@ -209,11 +221,47 @@ class DeviceSync:
     message: str = ""
     coarse_offset_s: float | None = None
     drift: dict[str, Any] = field(default_factory=dict)
+    agreement: dict[str, Any] = field(default_factory=dict)
     curve_lag_s: list[float] = field(default_factory=list)
     curve_value: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# Stretches shorter than this (s) say too little to check an estimate with.
+MIN_AGREEMENT_WINDOW_S = 5.0
+
+
+def window_agreement(
+    reference: np.ndarray, other: np.ndarray, rate_hz: int, offset_s: float, drift_ppm: float,
+    settings: SyncSettings,
+) -> dict[str, Any]:
+    """Each stretch of ``other`` located in ``reference`` alone, against the whole estimate.
+
+    Returns ``{"checked", "agrees", "reason", "windows": [{device_time_s, offset_s, expected_s,
+    confidence_psr, agrees}]}``; a window with a weak peak (PSR below the minimum) says nothing
+    (``agrees`` None); the estimate agrees when no confident window disagrees.
+    """
+    length = len(other) // settings.agreement_windows
+    if length < MIN_AGREEMENT_WINDOW_S * rate_hz:
+        return {"checked": False, "agrees": True, "windows": [],
+                "reason": f"recording shorter than {settings.agreement_windows} x {MIN_AGREEMENT_WINDOW_S:g} s"}
+    windows = []
+    for i in range(settings.agreement_windows):
+        a, b = i * length, (i + 1) * length
+        local = estimate_offset(reference, other[a:b], rate_hz, settings, centre_s=a / rate_hz)
+        centre = (a + b) / 2 / rate_hz
+        found = local.offset_s - a / rate_hz
+        expected = offset_s + centre * drift_ppm * 1e-6
+        confident = local.confidence_psr >= settings.min_confidence_psr
+        windows.append({
+            "device_time_s": centre, "offset_s": found, "expected_s": expected,
+            "confidence_psr": local.confidence_psr,
+            "agrees": bool(abs(found - expected) <= settings.agreement_tolerance_s) if confident else None,
+        })
+    agrees = not any(w["agrees"] is False for w in windows)
+    return {"checked": True, "agrees": agrees, "reason": "", "windows": windows}
 
 
 def sync_device(
@@ -255,19 +303,23 @@ def sync_device(
     offset, confidence = estimate.offset_s, estimate.confidence_psr
     if drift["applied"]:
         offset, confidence = drift["offset_at_zero_s"], max(confidence, drift["confidence_psr"])
+    drift_ppm = drift["drift_ppm"] if drift["applied"] else 0.0
+    agreement = window_agreement(reference_audio, device_audio, rate_hz, offset, drift_ppm, settings)
     result = DeviceSync(
         device,
         role,
         reference_device,
         "gcc_phat",
         offset,
-        drift_ppm=drift["drift_ppm"] if drift["applied"] else 0.0,
+        drift_ppm=drift_ppm,
         confidence_psr=confidence,
         coarse_offset_s=estimate.coarse_offset_s,
         drift=drift,
+        agreement=agreement,
         curve_lag_s=estimate.curve_lag_s,
         curve_value=estimate.curve_value,
     )
+    message = ""
     if confidence < settings.min_confidence_psr:
         message = (
             f"{prefix}audio of {device} matches the reference {reference_device} only weakly "
@@ -275,6 +327,15 @@ def sync_device(
             f"best offset {offset:+.3f} s): the recordings may not overlap in time or "
             f"the lag exceeds sync.max_lag_s ({settings.max_lag_s:g} s)"
         )
+    elif not agreement["agrees"]:
+        found = ", ".join(f"{w['offset_s']:+.3f} s at {w['device_time_s']:.0f} s" for w in agreement["windows"]
+                          if w["agrees"] is False)
+        message = (
+            f"{prefix}the audio of {device} matches the reference {reference_device} as a whole at {offset:+.3f} s, "
+            f"but stretches of it land elsewhere ({found}; tolerance {settings.agreement_tolerance_s:g} s): the "
+            "recordings are probably not of the same session — check the device's file in the sample sheet"
+        )
+    if message:
         if settings.on_low_confidence == "error":
             raise InputError(f"{message}; {fix}")
         result.low_confidence = True
@@ -282,11 +343,65 @@ def sync_device(
     return result
 
 
+def pair_closure(
+    tracks: dict[str, np.ndarray], devices: dict[str, dict[str, Any]], rate_hz: int, settings: SyncSettings,
+) -> list[dict[str, Any]]:
+    """Every pair of devices with audio, correlated directly: the pair offset (B relative to A)
+    against ``offset_B − offset_A``. ``devices``: device -> its sync record; ``tracks``: device ->
+    audio on its own clock. A pair of the reference and a device estimated against it says nothing
+    new and is skipped; a sheet offset is checked like an estimate. Pairs without a confident
+    direct peak (a camera far from both wearers) are listed with ``agrees`` None."""
+    clocked = [d for d, record in devices.items()
+               if record["method"] in ("reference", "gcc_phat", "sheet_offset") and np.any(tracks.get(d, []))]
+    pairs = []
+    for i, a in enumerate(clocked):
+        for b in clocked[i + 1:]:
+            if {devices[a]["method"], devices[b]["method"]} == {"reference", "gcc_phat"}:
+                continue
+            direct = estimate_offset(tracks[a], tracks[b], rate_hz, settings)
+            expected = devices[b]["offset_s"] - devices[a]["offset_s"]
+            confident = direct.confidence_psr >= settings.min_confidence_psr
+            pairs.append({
+                "devices": [a, b], "offset_s": direct.offset_s, "expected_s": expected,
+                "confidence_psr": direct.confidence_psr,
+                "agrees": bool(abs(direct.offset_s - expected) <= settings.agreement_tolerance_s) if confident else None,
+            })
+    return pairs
+
+
 def session_sync_summary(
-    session: str, reference_device: str, duration_s: float, devices: list[dict[str, Any]]
+    session: str,
+    reference_device: str,
+    duration_s: float,
+    devices: list[dict[str, Any]],
+    pairs: list[dict[str, Any]],
+    settings: SyncSettings,
+    where: str = "",
 ) -> dict[str, Any]:
-    """The session's ``sync.json``: one clock per device (curves left out), worst confidence."""
+    """The session's ``sync.json`` — the session clock every later stage reads: one clock per
+    device (curves left out), the pair checks (:func:`pair_closure`), the worst confidence. A
+    confident pair that disagrees follows ``settings.on_low_confidence``: an :class:`InputError`,
+    or both devices flagged low-confidence."""
     keep = ("role", "method", "offset_s", "drift_ppm", "confidence_psr", "low_confidence", "message")
+    clocks = {d["device"]: {**{k: d[k] for k in keep}, "drift_reason": d.get("drift", {}).get("reason", "")}
+              for d in devices}
+    for pair in pairs:
+        if pair["agrees"] is not False:
+            continue
+        a, b = pair["devices"]
+        message = (
+            f"{where + ': ' if where else ''}the clocks of {a} and {b} disagree: each against the reference "
+            f"{reference_device} puts {b} {pair['expected_s']:+.3f} s from {a}, their own audio {pair['offset_s']:+.3f} s "
+            f"(tolerance {settings.agreement_tolerance_s:g} s) — one of them is synchronised wrongly"
+        )
+        if settings.on_low_confidence == "error":
+            raise InputError(
+                f"{message}; check both devices' files, give their offsets in the sample sheet's offset_s column, "
+                "or set sync.on_low_confidence: warn to continue with flagged clocks"
+            )
+        for device in (a, b):
+            clocks[device]["low_confidence"] = True
+            clocks[device]["message"] = "; ".join(m for m in (clocks[device]["message"], message) if m)
     confidences = [d["confidence_psr"] for d in devices if d["method"] == "gcc_phat"]
     return {
         "session": session,
@@ -294,13 +409,8 @@ def session_sync_summary(
         "session_duration_s": duration_s,
         "convention": "t_session = offset_s + t_device * (1 + drift_ppm * 1e-6)",
         "min_confidence_psr": min(confidences) if confidences else None,
-        "devices": {
-            d["device"]: {
-                **{k: d[k] for k in keep},
-                "drift_reason": d.get("drift", {}).get("reason", ""),
-            }
-            for d in devices
-        },
+        "devices": clocks,
+        "pairs": pairs,
     }
 
 

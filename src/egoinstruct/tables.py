@@ -69,6 +69,23 @@ def read_table(path: str | Path, kind: str, columns: list[str] | None = None) ->
     return pq.read_table(path, columns=columns)
 
 
+# --- Validated annotations (validate_session): what every stage that uses annotations reads ----
+# results/sessions/{session}/annotations.parquet: one row per segment, times on the session clock,
+# every task's tier, from every annotation file of the session, after the validate stage's checks.
+ANNOTATIONS_SCHEMA = pa.schema(
+    [
+        pa.field("session", pa.string()),
+        pa.field("tier", pa.string()),  # the task (egoinstruct.tasks)
+        pa.field("t_start", pa.float64()),
+        pa.field("t_end", pa.float64()),
+        pa.field("label", pa.string()),
+        pa.field("source", pa.string()),  # the annotation file
+        pa.field("source_line", pa.string()),  # its line (CSV/TSV) or annotation id (ELAN)
+    ]
+)
+SCHEMAS["annotations"] = ANNOTATIONS_SCHEMA
+
+
 # --- Predictions (shared by the baselines and the MLLM stage) and MLLM window records -------
 # results/predictions/{task}/{method}/{session}.parquet: one row per t = k / rate on the session
 # clock; optional per-class score columns `score_<label>` (float64) may follow these three.

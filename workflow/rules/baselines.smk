@@ -113,14 +113,13 @@ rule assemble:
         head_motion=lambda wc: [f"results/sessions/{wc.session}/head_motion/{d}.parquet" for d in assembly_devices(wc.session)["head_motion"].values()],
         prosody="results/sessions/{session}/prosody.parquet",
         transcript="results/sessions/{session}/transcript.parquet",
-        annotations=lambda wc: session_annotations(wc.session),
+        annotations="results/sessions/{session}/annotations.parquet",
     output:
         "results/sessions/{session}/dataset.parquet",
     params:
         code=SCRIPT_CODE("assemble.py"),
         devices=lambda wc: assembly_devices(wc.session),
         procedure=lambda wc: PROCEDURE_OF[wc.session],
-        eaf_tiers=SETTINGS.annotation_checks.eaf_tiers,
         fps=DATASET.fps,
         text=DATASET.text.to_mapping(),
         visual_roles=list(FEATURES.roles),

@@ -5,9 +5,11 @@ import re
 from pathlib import Path
 
 from egoinstruct.codeversion import code_digest
+from egoinstruct.demo import demo_files
 from egoinstruct.labels import label_file
 from egoinstruct.settings.workflow import check_against_sheet, load_settings
 from egoinstruct.sheet import (
+    HEAD_INPUT_KINDS,
     MEDIA_KINDS,
     check_paths_exist,
     is_missing,
@@ -35,8 +37,9 @@ DEMO_ROOT = Path(DEMO.root)
 # Inputs under the demo root are made by the demo_session rule; everything else must exist now,
 # so a typo fails here with the sheet line instead of as a missing-input error later.
 _generated = DEMO_ROOT if DEMO.enabled else None
-check_paths_exist(RECORDINGS, SETTINGS.recordings, _generated)
-check_paths_exist(ANNOTATIONS, SETTINGS.annotations, _generated)
+_demo_files = demo_files(SESSIONS, DEMO_ROOT) if DEMO.enabled else []
+check_paths_exist(RECORDINGS, SETTINGS.recordings, _generated, _demo_files)
+check_paths_exist(ANNOTATIONS, SETTINGS.annotations, _generated, _demo_files)
 _unknown = sorted(set(ANNOTATIONS.session) - set(SESSIONS))
 if _unknown:
     raise ValueError(
@@ -76,11 +79,25 @@ def device_paths(session, device):
     return _device_table(session, device).path.tolist()
 
 
-def device_rows(session, device):
-    """The sample-sheet rows of one device as plain records; used as params, so editing a
-    device's rows reruns only that device's jobs."""
+def device_rows(session, device, kinds=None):
+    """The sample-sheet rows of one device (of ``kinds`` when given) as plain records; used as
+    params, so editing a device's rows reruns only that device's jobs."""
     columns = ["session", "device", "role", "kind", "path", "offset_s", "fold", "line"]
-    return _device_table(session, device)[columns].to_dict(orient="records")
+    rows = _device_table(session, device)
+    rows = rows if kinds is None else rows[rows.kind.isin(kinds)]
+    return rows[columns].to_dict(orient="records")
+
+
+def device_head_inputs(session, device):
+    """The device's eye-gaze CSV and calibration files (probed by probe_head)."""
+    rows = _device_table(session, device)
+    return rows.loc[rows.kind.isin(HEAD_INPUT_KINDS), "path"].tolist()
+
+
+def head_input_devices(session):
+    """Devices with an eye-gaze CSV or a calibration (they get a probe_head job)."""
+    rows = RECORDINGS[(RECORDINGS.session == session) & RECORDINGS.kind.isin(HEAD_INPUT_KINDS)]
+    return list(dict.fromkeys(rows.device))
 
 
 def device_role(session, device):
@@ -144,11 +161,9 @@ def reference_probe(wildcards):
 
 
 def device_clock_inputs(wildcards):
-    """What egoinstruct.clock.DeviceClock.read needs: the device's sync record and the reference probe."""
-    return {
-        "sync": f"results/sessions/{wildcards.session}/sync/{wildcards.device}.json",
-        "reference_probe": reference_probe(wildcards),
-    }
+    """What egoinstruct.clock.DeviceClock.read needs: the session clock (sync.json, checked across
+    devices), of which the job's device is one."""
+    return {"sync": f"results/sessions/{wildcards.session}/sync.json"}
 
 
 def session_annotations(session):
@@ -156,15 +171,10 @@ def session_annotations(session):
     return ANNOTATIONS.loc[ANNOTATIONS.session == session, "path"].tolist()
 
 
-def annotation_inputs(sessions):
-    """Every annotation file of ``sessions``, session by session (a rule's input)."""
-    return [path for s in sessions for path in session_annotations(s)]
-
-
-def annotation_layout(sessions):
-    """How annotation_inputs(sessions) splits into sessions (a param; the paths stay inputs):
-    egoinstruct.annotations.group_by_session puts them back together."""
-    return [{"session": s, "procedure": session_procedure(s), "files": len(session_annotations(s))} for s in sessions]
+def validated_annotations(sessions):
+    """The validated annotation tables of ``sessions`` (validate_session): what every stage that
+    uses annotations reads, so nothing is scored on annotations validation rejected."""
+    return [f"results/sessions/{s}/annotations.parquet" for s in sessions]
 
 
 def session_procedure(session):

@@ -74,6 +74,8 @@ rule gaze:
         unpack(camera_inputs),
         csv=lambda wc: device_input(wc.session, wc.device, "gaze_csv"),
         probe=device_probe,
+        # validation of the gaze CSV and calibration passed (the gaze stage never runs on a file it rejects)
+        head_probe="results/sessions/{session}/gaze_probe/{device}.json",
         faces=lambda wc: (
             [f"results/sessions/{wc.session}/faces/{wc.device}.parquet"]
             if wc.device in video_devices(wc.session)
@@ -104,6 +106,11 @@ rule head_motion:
         unpack(camera_inputs),
         video=lambda wc: device_media(wc.session, wc.device),
         probe=device_probe,
+        head_probe=lambda wc: (
+            [f"results/sessions/{wc.session}/gaze_probe/{wc.device}.json"]
+            if wc.device in head_input_devices(wc.session)
+            else []
+        ),
         trajectory=gaze_trajectory,
         # only to date the trajectory when the video has no clock tag (gaze.clock_start)
         gaze_csv=lambda wc: (

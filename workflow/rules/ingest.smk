@@ -65,9 +65,16 @@ rule sync_device:
 
 
 rule sync_session:
+    # The session clock: every device's clock, and every pair of estimated devices checked
+    # directly against them (closure). Every later stage reads its device's clock from here.
     input:
         devices=lambda wc: expand(
             "results/sessions/{session}/sync/{device}.json",
+            session=wc.session,
+            device=session_devices(wc.session),
+        ),
+        audio=lambda wc: expand(
+            "results/sessions/{session}/audio_device/{device}.wav",
             session=wc.session,
             device=session_devices(wc.session),
         ),
@@ -82,6 +89,9 @@ rule sync_session:
         ),
     params:
         code=SCRIPT_CODE("sync_session.py"),
+        devices=lambda wc: session_devices(wc.session),
+        settings=SETTINGS.sync.to_mapping(),
+        recordings_sheet=SETTINGS.recordings,
     log:
         "logs/sync_session/{session}.log",
     benchmark:

@@ -93,7 +93,6 @@ for _task in MLLM_TASKS:
             model=lambda wc: MLLM.models[wc.model].to_mapping(),
             stage={**MLLM.to_mapping(), "models": {}},
             layout=lambda wc, task=_task: mllm_layout(wc.model, task),
-            labels_dir=SETTINGS.labels_dir,
         wildcard_constraints:
             model="|".join(re.escape(m) for m in MLLM_MODELS) or "no-model-enabled",
         log:
@@ -119,17 +118,15 @@ rule mllm_summary:
             "results/predictions/{task}/mllm-{model}/{s}.parquet", task=wc.task, model=wc.model,
             s=TASK_RUN_SESSIONS[wc.task],
         ),
-        annotations=lambda wc: annotation_inputs(TASK_SCORED_SESSIONS[wc.task]),
+        annotations=lambda wc: validated_annotations(TASK_SCORED_SESSIONS[wc.task]),
         labels=lambda wc: label_files(wc.task, TASK_SCORED_SESSIONS[wc.task]),
     output:
         "results/mllm/{task}/{model}/summary.json",
     params:
         code=SCRIPT_CODE("mllm_summary.py"),
         sessions=lambda wc: TASK_RUN_SESSIONS[wc.task],
-        annotated=lambda wc: annotation_layout(TASK_SCORED_SESSIONS[wc.task]),
+        annotated=lambda wc: {s: PROCEDURE_OF[s] for s in TASK_SCORED_SESSIONS[wc.task]},
         evaluation=SETTINGS.evaluation.to_mapping(),
-        labels_dir=SETTINGS.labels_dir,
-        eaf_tiers=SETTINGS.annotation_checks.eaf_tiers,
     wildcard_constraints:
         model="|".join(re.escape(m) for m in MLLM_MODELS) or "no-model-enabled",
     log:

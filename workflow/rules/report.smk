@@ -77,7 +77,7 @@ TARGETS.append(lambda: ["results/report/index.html", "results/report/summary.md"
 rule evaluate:
     input:
         predictions=lambda wc: EVAL_PREDICTIONS(wc.task),
-        annotations=lambda wc: annotation_inputs(EVAL_SESSIONS(wc.task)),
+        annotations=lambda wc: validated_annotations(EVAL_SESSIONS(wc.task)),
         labels=lambda wc: label_files(wc.task, EVAL_SESSIONS(wc.task)),
     output:
         main=report(
@@ -96,10 +96,8 @@ rule evaluate:
     params:
         code=SCRIPT_CODE("evaluate.py"),
         methods=lambda wc: EVAL_METHODS(wc.task),
-        annotated=lambda wc: annotation_layout(EVAL_SESSIONS(wc.task)),
+        annotated=lambda wc: {s: PROCEDURE_OF[s] for s in EVAL_SESSIONS(wc.task)},
         settings=EVALUATION.to_mapping(),
-        labels_dir=SETTINGS.labels_dir,
-        eaf_tiers=SETTINGS.annotation_checks.eaf_tiers,
     log:
         "logs/evaluate/{task}.log",
     benchmark:

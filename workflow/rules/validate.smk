@@ -1,4 +1,6 @@
-# Validate: probe every input (one job per device) and check each session's annotations.
+# Validate: probe every input and check each session's annotations. A device's media (probe_device)
+# and a head camera's eye gaze and calibration (probe_head) are separate jobs, so a bad gaze file
+# stops the gaze stages, not the device's audio, sync and frames.
 
 TARGETS.append(
     lambda: [
@@ -10,12 +12,12 @@ TARGETS.append(
 
 rule probe_device:
     input:
-        lambda wc: device_paths(wc.session, wc.device),
+        lambda wc: device_media(wc.session, wc.device),
     output:
         "results/sessions/{session}/probe/{device}.json",
     params:
         code=SCRIPT_CODE("probe_device.py"),
-        rows=lambda wc: device_rows(wc.session, wc.device),
+        rows=lambda wc: device_rows(wc.session, wc.device, kinds=MEDIA_KINDS),
         recordings_sheet=SETTINGS.recordings,
     log:
         "logs/probe_device/{session}/{device}.log",
@@ -29,6 +31,29 @@ rule probe_device:
         "../scripts/probe_device.py"
 
 
+rule probe_head:
+    # A head camera's MPS eye-gaze CSV and calibration JSON: the gaze stage's own checks.
+    input:
+        lambda wc: device_head_inputs(wc.session, wc.device),
+    output:
+        "results/sessions/{session}/gaze_probe/{device}.json",
+    params:
+        code=SCRIPT_CODE("probe_head.py"),
+        rows=lambda wc: device_rows(wc.session, wc.device, kinds=HEAD_INPUT_KINDS),
+        gaze=SETTINGS.gaze.to_mapping(),
+        recordings_sheet=SETTINGS.recordings,
+    log:
+        "logs/probe_head/{session}/{device}.log",
+    benchmark:
+        "benchmarks/probe_head/{session}/{device}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/probe_head.py"
+
+
 rule validate_session:
     input:
         probes=lambda wc: expand(
@@ -36,14 +61,20 @@ rule validate_session:
             session=wc.session,
             device=session_devices(wc.session),
         ),
+        head_probes=lambda wc: expand(
+            "results/sessions/{session}/gaze_probe/{device}.json",
+            session=wc.session,
+            device=head_input_devices(wc.session),
+        ),
         annotations=lambda wc: session_annotations(wc.session),
         labels=lambda wc: session_label_files(wc.session),
     output:
-        "results/sessions/{session}/probe.json",
+        probe="results/sessions/{session}/probe.json",
+        # the checked segments of every annotation file: what assembly and evaluation read
+        annotations="results/sessions/{session}/annotations.parquet",
     params:
         code=SCRIPT_CODE("validate_session.py"),
         procedure=lambda wc: PROCEDURE_OF[wc.session],
-        labels_dir=SETTINGS.labels_dir,
         reference_role=SETTINGS.reference_role,
         checks=SETTINGS.annotation_checks.to_mapping(),
     log:

@@ -2,6 +2,7 @@
 
 import json
 
+from egoinstruct.annotations import read_validated
 from egoinstruct.dataset.stage import build_session_dataset
 from egoinstruct.logutil import rule_logging
 from egoinstruct.settings.dataset import TextModelSettings
@@ -20,8 +21,7 @@ with rule_logging(sm.log[0]) as log:
         outputs=outputs,
         prosody=sm.input.prosody,
         transcript=sm.input.transcript,
-        annotation_paths=list(sm.input.annotations),
-        eaf_tiers=sm.params.eaf_tiers,
+        segments=read_validated(sm.input.annotations),
         fps=float(sm.params.fps),
         text=TextModelSettings.from_mapping(sm.params.text),
         output=sm.output[0],

@@ -12,7 +12,7 @@ from egoinstruct.tables import FACES_SCHEMA
 sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]):
-    clock = DeviceClock.read(sm.input.sync, sm.input.reference_probe)
+    clock = DeviceClock.read(sm.input.sync, sm.wildcards.device)
     settings = FaceSettings.from_mapping(sm.params.settings)
     faces = detect_faces(sm.input.video, clock, settings, sm.threads)
     write_frame(faces, FACES_SCHEMA, sm.output[0], {

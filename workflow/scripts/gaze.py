@@ -14,7 +14,7 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]) as log:
     probe = json.loads(open(sm.input.probe).read())
-    clock = DeviceClock.read(sm.input.sync, sm.input.reference_probe)
+    clock = DeviceClock.read(sm.input.sync, sm.wildcards.device)
     settings = GazeSettings.from_mapping(sm.params.settings)
     _, video_size, _ = video_facts(probe)
     camera, camera_source = device_camera(

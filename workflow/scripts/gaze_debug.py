@@ -11,7 +11,7 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 with rule_logging(sm.log[0]) as log:
     n = write_debug_gif(
         sm.input.video, sm.output[0], read_table(sm.input.gaze, "gaze").to_pandas(),
-        read_table(sm.input.faces, "faces").to_pandas(), DeviceClock.read(sm.input.sync, sm.input.reference_probe),
+        read_table(sm.input.faces, "faces").to_pandas(), DeviceClock.read(sm.input.sync, sm.wildcards.device),
         GazeDebugSettings.from_mapping(sm.params.settings),
     )
     log.info("%s: %d frames", sm.output[0], n)

@@ -17,7 +17,7 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]) as log:
     probe = json.loads(open(sm.input.probe).read())
-    clock = DeviceClock.read(sm.input.sync, sm.input.reference_probe)
+    clock = DeviceClock.read(sm.input.sync, sm.wildcards.device)
     settings = HeadMotionSettings.from_mapping(sm.params.settings)
     tags, video_size, video_duration = video_facts(probe)
     trajectory = optional_input(sm.input.trajectory)

@@ -8,6 +8,7 @@ tokens, latency, throughput). The backend is preflighted before any input is rea
 import json
 
 from egoinstruct.io import write_json
+from egoinstruct.labels import labels_folder
 from egoinstruct.logutil import rule_logging
 from egoinstruct.mllm.stage import SessionInputs, run_model_task
 from egoinstruct.settings.mllm import MllmSettings, ModelSettings
@@ -35,7 +36,8 @@ with rule_logging(sm.log[0]) as log:
                 windows=windows,
             )
         )
-    summary = run_model_task(sm.params.task, model, stage, sessions, sm.params.labels_dir, threads=sm.threads)
+    summary = run_model_task(sm.params.task, model, stage, sessions, labels_folder(sm.input.labels),
+                             threads=sm.threads)
     write_json(sm.output.run, summary)
     log.info(
         "%s / %s: %d windows, %d new calls, %d cached, %d unparseable, %.2f windows/s",

@@ -2,8 +2,9 @@
 
 import json
 
-from egoinstruct.annotations import group_by_session
+from egoinstruct.annotations import read_validated
 from egoinstruct.io import write_json
+from egoinstruct.labels import labels_folder
 from egoinstruct.logutil import rule_logging
 from egoinstruct.mllm.scoring import score_run
 from egoinstruct.settings.evaluation import EvaluationSettings
@@ -16,10 +17,10 @@ with rule_logging(sm.log[0]) as log:
         task=sm.wildcards.task,
         method=f"mllm-{sm.wildcards.model}",
         predictions=dict(zip(sm.params.sessions, sm.input.predictions, strict=True)),
-        annotations=group_by_session(list(sm.input.annotations), sm.params.annotated),
+        annotations={s: (procedure, read_validated(path))
+                     for (s, procedure), path in zip(sm.params.annotated.items(), sm.input.annotations, strict=True)},
         settings=EvaluationSettings.from_mapping(sm.params.evaluation),
-        labels_dir=sm.params.labels_dir,
-        eaf_tiers=sm.params.eaf_tiers,
+        labels_dir=labels_folder(sm.input.labels),
     )
     write_json(sm.output[0], {"run": run, "score": score})
     log.info("%s / %s: accuracy %s, macro-F1 %s over %d frames", sm.wildcards.task, sm.wildcards.model,

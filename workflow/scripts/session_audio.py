@@ -11,9 +11,9 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]) as log:
     samples, rate = read_wav(sm.input.wav)
-    clock = DeviceClock.read(sm.input.sync, sm.input.reference_probe)
+    clock = DeviceClock.read(sm.input.sync, sm.wildcards.device)
     device_meta = json.loads(open(sm.input.meta).read())
-    sync_method = json.loads(open(sm.input.sync).read())["method"]
+    sync_method = json.loads(open(sm.input.sync).read())["devices"][clock.device]["method"]
     write_wav(sm.output.wav, place_on_session_clock(samples, rate, clock), rate)
     write_json(sm.output.meta, {
         **device_meta,

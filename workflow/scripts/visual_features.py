@@ -12,7 +12,7 @@ with rule_logging(sm.log[0]):
     extract_features(
         sm.input.video,
         sm.output[0],
-        clock=DeviceClock.read(sm.input.sync, sm.input.reference_probe),
+        clock=DeviceClock.read(sm.input.sync, sm.wildcards.device),
         settings=FeatureSettings.from_mapping(sm.params.settings),
         threads=sm.threads,
         metadata={"session": sm.wildcards.session, "device": sm.wildcards.device},

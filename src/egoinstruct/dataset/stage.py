@@ -6,7 +6,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from egoinstruct.annotations import read_session_segments
+import pandas as pd
+
 from egoinstruct.dataset.assemble import CAMERA_ROLES, SessionSources, assemble_session
 from egoinstruct.dataset.table import write_dataset
 from egoinstruct.dataset.text import embed_texts, embedding_dim, load_sentence_model
@@ -20,8 +21,7 @@ def build_session_dataset(
     outputs: Mapping[str, Mapping[str, str | Path]],
     prosody: str | Path | None,
     transcript: str | Path | None,
-    annotation_paths: Sequence[str | Path],
-    eaf_tiers: Mapping[str, str],
+    segments: pd.DataFrame,
     fps: float,
     text: TextModelSettings,
     output: str | Path,
@@ -30,8 +30,8 @@ def build_session_dataset(
 ) -> None:
     """Assemble and write one session's ``dataset.parquet``.
 
-    ``outputs`` maps ``visual`` / ``gaze`` / ``head_motion`` to ``{role: table path}``; every
-    annotation file of the session is read (together).
+    ``outputs`` maps ``visual`` / ``gaze`` / ``head_motion`` to ``{role: table path}``;
+    ``segments`` is the session's validated annotation table.
     """
     logger = log or logging.getLogger(__name__)
     model = load_sentence_model(text.model, text.device)
@@ -44,7 +44,7 @@ def build_session_dataset(
         head_motion=outputs.get("head_motion", {}),
         prosody=prosody,
         transcript=transcript,
-        segments=read_session_segments(list(annotation_paths), session, dict(eaf_tiers)),
+        segments=segments,
     )
     data = assemble_session(
         sources, fps, lambda texts: embed_texts(model, texts, text.batch_size),

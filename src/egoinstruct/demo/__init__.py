@@ -7,13 +7,14 @@ gaze pixels and partner face boxes) that later pipeline stages are checked again
 docs/demo_data.md.
 
 Public API: :class:`DemoSettings`, :data:`DEVICES`, :data:`PROCEDURES`, :func:`session_files`,
-:func:`generate_session`, :func:`demo_sheets`, :func:`procedure_for`.
+:func:`generate_session`, :func:`demo_files`, :func:`demo_sheets`, :func:`procedure_for`.
 """
 
 from egoinstruct.demo.generate import (
     DEVICES,
     PROCEDURES,
     DemoSettings,
+    demo_files,
     demo_sheets,
     generate_session,
     procedure_for,
@@ -24,6 +25,7 @@ __all__ = [
     "DEVICES",
     "PROCEDURES",
     "DemoSettings",
+    "demo_files",
     "demo_sheets",
     "generate_session",
     "procedure_for",

@@ -131,6 +131,11 @@ def session_files(session: str, root: Path, with_eaf: bool) -> dict[str, Path]:
     return files
 
 
+def demo_files(sessions: list[str], root: str | Path) -> list[Path]:
+    """Every file the demo rule writes for ``sessions`` under ``root``."""
+    return [path for session in sessions for path in session_files(session, Path(root), with_eaf=True).values()]
+
+
 def demo_sheets(sessions: list[str], root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sample-sheet rows (session, device, role, kind, path) and annotation-sheet rows
     (session, procedure, path) for demo ``sessions`` under ``root`` (paths as ``str(root/...)``,

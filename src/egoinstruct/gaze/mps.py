@@ -166,8 +166,20 @@ def read_mps_eye_gaze(path: str | Path) -> EyeGaze:
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot parse as CSV ({exc})") from exc
     layout = detect_layout(header, path)
-    raw = pd.read_csv(path, skipinitialspace=True)
+    try:
+        raw = pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.ParserError as exc:
+        # pandas names the line ("Expected 16 fields in line 7, saw 17"): keep that, name the file
+        raise InputError(
+            f"{path}: malformed CSV ({str(exc).strip()}); every row must have the header's {len(header)} fields — the file "
+            "was cut or edited by hand: restore it from the MPS delivery"
+        ) from None
     raw.columns = [c.strip() for c in raw.columns]
+    if raw.empty:
+        raise InputError(
+            f"{path}: the eye-gaze CSV has a header but no samples; MPS wrote nothing for this recording, "
+            "or the copy is incomplete — re-download it, or remove the device's gaze_csv row"
+        )
     out = pd.DataFrame(index=raw.index)
     timestamps = pd.to_numeric(raw["tracking_timestamp_us"], errors="coerce")
     if timestamps.isna().any():

@@ -1,8 +1,11 @@
 """Probe media files with PyAV: duration, streams, fps, sample rate, container tags.
 
 PyAV links its own FFmpeg libraries, so probing needs no ``ffprobe`` binary (the imageio-ffmpeg
-build ships none). A file PyAV cannot open, or a video stream that yields no frame, is an
-:class:`InputError` naming the file and the sample-sheet line.
+build ships none). What the later stages need is checked here, where it is cheap: the file opens,
+the first video frame decodes, and every stream decodes to within a second of the end its header
+states (seek there, decode the rest) — an MP4 cut short after its index (``moov`` at the front)
+opens fine and would otherwise fail minutes later, in audio extraction. Each problem is an
+:class:`InputError` naming the file and the sample-sheet line and saying what to do.
 """
 
 from __future__ import annotations
@@ -14,17 +17,71 @@ import av
 
 from egoinstruct.errors import InputError
 
+# A stream may end this much (s) before the end its header states and still count as whole
+# (encoders round; audio priming).
+END_TOLERANCE_S = 1.0
+
+
+def check_file(path: str | Path, where: str = "") -> Path:
+    """``path`` is a non-empty file: an :class:`InputError` that says which of the usual mistakes
+    it is (missing, a folder, zero bytes) otherwise."""
+    path = Path(path)
+    prefix = f"{where}: " if where else ""
+    if not path.exists():
+        raise InputError(f"{prefix}{path} does not exist; fix the path in the sample sheet")
+    if path.is_dir():
+        raise InputError(f"{prefix}{path} is a folder, not a file; give the path of the file inside it")
+    if path.stat().st_size == 0:
+        raise InputError(f"{prefix}{path} is empty (0 bytes): the copy never completed; copy the file again")
+    return path
+
 
 def open_media(path: str | Path, where: str = "") -> av.container.InputContainer:
     """Open a media file with PyAV; a file FFmpeg cannot read is an :class:`InputError`."""
     prefix = f"{where}: " if where else ""
+    check_file(path, where)
     try:
         return av.open(str(path))
     except av.error.FFmpegError as exc:
         raise InputError(
-            f"{prefix}{path}: not a readable media file ({exc}); re-export or re-copy it "
-            "(a truncated copy is the usual cause)"
+            f"{prefix}{path}: FFmpeg cannot read it as audio or video ({exc}); if it is media, the file is "
+            "damaged or cut short — copy or export it again"
         ) from exc
+
+
+def _decodes_to_end(path: Path, kind: str, duration_s: float) -> float | None:
+    """Time (s) of the last frame of stream ``kind`` decoded from ``duration_s`` − 2 s to the end,
+    or None when nothing decodes there."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0] if kind == "video" else container.streams.audio[0]
+        last: float | None = None
+        try:
+            container.seek(int(max(0.0, duration_s - 2.0) / stream.time_base), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.time is not None:
+                    last = float(frame.time)
+        except av.error.FFmpegError:
+            return last
+        return last
+
+
+def check_whole(path: Path, result: dict[str, Any], where: str = "") -> None:
+    """Every stream decodes to within :data:`END_TOLERANCE_S` of its stated end (see the module
+    docstring)."""
+    prefix = f"{where}: " if where else ""
+    for kind in ("video", "audio"):
+        stream = result.get(kind)
+        duration = (stream or {}).get("duration_s") or result.get("duration_s")
+        if not stream or not duration:
+            continue
+        end = float(stream.get("start_s") or 0.0) + float(duration)
+        last = _decodes_to_end(path, kind, end)
+        if last is None or last < end - END_TOLERANCE_S:
+            reached = "nothing decodes" if last is None else f"the last {kind} decodes at {last:.1f} s"
+            raise InputError(
+                f"{prefix}{path}: the {kind} stream ends early — its header says {end:.1f} s, but {reached} in "
+                f"its last 2 s: the file was cut short (an interrupted copy or recording); copy or export it again"
+            )
 
 
 def probe_media(path: str | Path, where: str = "") -> dict[str, Any]:
@@ -33,12 +90,11 @@ def probe_media(path: str | Path, where: str = "") -> dict[str, Any]:
     Returns ``{"path", "format", "duration_s", "tags", "video": {...} | None, "audio": {...} |
     None}``; ``video`` holds codec, width, height, fps, n_frames (from the header when known),
     start_s and duration_s; ``audio`` holds codec, sample_rate_hz, channels, layout, start_s and
-    duration_s. The first video frame is decoded to prove the stream is readable.
+    duration_s. The first video frame and the end of every stream are decoded to prove the file
+    is whole.
     """
-    path = Path(path)
+    path = check_file(path, where)
     prefix = f"{where}: " if where else ""
-    if not path.exists():
-        raise InputError(f"{prefix}{path} does not exist; fix the path in the sample sheet")
     with open_media(path, where) as container:
         result: dict[str, Any] = {
             "path": str(path),
@@ -80,4 +136,5 @@ def probe_media(path: str | Path, where: str = "") -> dict[str, Any]:
             }
         if result["video"] is None and result["audio"] is None:
             raise InputError(f"{prefix}{path}: has neither a video nor an audio stream")
+    check_whole(path, result, where)
     return result

@@ -53,8 +53,17 @@ def request_material(identity: dict[str, Any], request: ModelRequest) -> dict[st
         "labels": list(request.labels),
         "answer_format": request.answer_format,
         "decoding": request.decoding,
-        "sampling": {"temperature": s.temperature, "max_tokens": s.max_tokens, "top_p": s.top_p, "seed": s.seed},
+        "sampling": {"temperature": _canonical_number(s.temperature), "max_tokens": s.max_tokens,
+                     "top_p": _canonical_number(s.top_p), "seed": s.seed},
     }
+
+
+def _canonical_number(value: float | None) -> float | int | None:
+    """A whole number as an int, so a setting written 0 or 0.0 gives the same key (JSON tells
+    them apart)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def request_key(identity: dict[str, Any], request: ModelRequest) -> str:

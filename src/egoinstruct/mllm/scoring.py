@@ -2,7 +2,7 @@
 
 The MLLM stage reports, next to its call statistics, how its predictions compare with the
 annotations. It scores exactly as the ``evaluate`` rule does (:mod:`egoinstruct.evaluation`: the
-same grid, the same sample-and-hold of the predictions, every annotation file of a session, the
+same grid, the same sample-and-hold of the predictions, the validated annotations of a session, the
 same metric definitions), so the accuracy in ``results/mllm/summary.tsv`` is the pooled accuracy
 of this method in ``results/metrics/{task}/main.csv`` — one run, one number.
 """
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from egoinstruct.evaluation import UNPARSEABLE, MethodSpec, evaluate_task, load_truth
 from egoinstruct.io import json_safe
@@ -24,14 +26,13 @@ def score_run(
     task: str,
     method: str,
     predictions: Mapping[str, str | Path],
-    annotations: Mapping[str, tuple[str | None, Sequence[str | Path]]],
+    annotations: Mapping[str, tuple[str | None, pd.DataFrame]],
     settings: EvaluationSettings,
     labels_dir: str | Path,
-    eaf_tiers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Pooled metrics of one zero-shot method's predictions (session → Parquet) against the
-    annotations (session → (procedure, files)), with what the run answered."""
-    truth = load_truth(task, annotations, settings.rate_hz, dict(eaf_tiers or {}))
+    validated annotations (session → (procedure, segment table)), with what the run answered."""
+    truth = load_truth(task, annotations, settings.rate_hz)
     spec = MethodSpec(method, "zero-shot", (), dict(predictions))
     # only this method: no majority row, no paired tests
     alone = dataclasses.replace(settings, majority_reference=False, pairs=())

@@ -19,6 +19,8 @@ class SyncSettings(Settings):
     drift_window_s: float
     drift_windows: int
     min_duration_for_drift_s: float
+    agreement_windows: int  # stretches of a device estimated alone, each must agree with the whole
+    agreement_tolerance_s: float  # how far those, and the clocks of device pairs, may disagree
 
 
 @dataclass(frozen=True)
