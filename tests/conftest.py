@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -11,6 +12,20 @@ from egoinstruct.media.ffmpeg import ffmpeg_executable
 from egoinstruct.paths import REPO_ROOT
 
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+
+
+def shared_fixture(*parts: str) -> Path:
+    """A file or folder of the shared real-data fixtures (``../shared/fixtures`` beside the
+    checkout), read as it is. Missing: the test is skipped on a developer's machine, but fails
+    under CI (``CI`` set), where the real files must be tested."""
+    path = SHARED_FIXTURES.joinpath(*parts)
+    if not path.exists():
+        message = (f"{path} not found: the shared real-data fixtures must lie beside the checkout "
+                   "(../shared/fixtures, see its SOURCES.md)")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 def make_video(path: Path, duration_s: float = 2.0, audio: bool = True, size: str = "64x48") -> Path:

@@ -21,7 +21,7 @@ from egoinstruct.gaze.track import (
 from egoinstruct.settings.gaze import GazeSettings
 from egoinstruct.settings.workflow import defaults_for
 
-from conftest import SHARED_FIXTURES
+from conftest import shared_fixture
 
 START_US = 51_000_000_123  # device capture clock at the first video frame (µs since boot)
 EYE_X = 0.0325
@@ -185,9 +185,7 @@ def test_track_of_each_layout_lands_on_the_drawn_pixels(tmp_path, layout):
 
 
 def test_real_excerpt_goes_through_the_track():
-    path = SHARED_FIXTURES / "aria_mps" / "gen2_general_eye_gaze.csv"
-    if not path.exists():
-        pytest.skip("shared/fixtures/aria_mps not beside the checkout")
+    path = shared_fixture("aria_mps", "gen2_general_eye_gaze.csv")
     gaze = read_mps_eye_gaze(path)
     first = int(gaze.table.tracking_timestamp_us.iloc[0])
     track = build_track(gaze.table, gaze.layout, path, camera(), {}, clock(0.0, 1.0), video_duration_s=1.0,

@@ -11,15 +11,11 @@ from egoinstruct.gaze.mps import (
     write_mps_eye_gaze,
 )
 
-from conftest import SHARED_FIXTURES
-
-REAL = SHARED_FIXTURES / "aria_mps"
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="shared/fixtures/aria_mps not beside the checkout")
+from conftest import shared_fixture
 
 
-@needs_real
 def test_real_gen1_excerpt():
-    gaze = read_mps_eye_gaze(REAL / "gen1_general_eye_gaze_adt.csv")
+    gaze = read_mps_eye_gaze(shared_fixture("aria_mps", "gen1_general_eye_gaze_adt.csv"))
     assert gaze.layout == "gen1_old"
     t = gaze.table
     assert t.tracking_timestamp_us.iloc[0] == 87551170907
@@ -28,9 +24,8 @@ def test_real_gen1_excerpt():
     assert t.left_yaw_rad.isna().all()
 
 
-@needs_real
 def test_real_gen2_excerpt_and_vergence():
-    gaze = read_mps_eye_gaze(REAL / "gen2_general_eye_gaze.csv")
+    gaze = read_mps_eye_gaze(shared_fixture("aria_mps", "gen2_general_eye_gaze.csv"))
     assert gaze.layout == "gen2"
     t = gaze.table
     assert t.tracking_timestamp_us.is_monotonic_increasing
