@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up egoinstruct on a fresh machine, idempotently: a virtual environment in .venv with the
-# pinned versions of requirements/lock.txt, the package installed editable, and an `ffmpeg`
+# pinned versions of requirements/lock.txt and requirements/aria.txt (projectaria-tools, installed
+# without its optional heavy dependencies), the package installed editable, and an `ffmpeg`
 # executable inside the environment.
 #
 # Every pinned package is first fetched (or, for source-only packages, built once) into a
@@ -29,13 +30,17 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.egoinstruct-installed"
-want=$(cat requirements/lock.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements/lock.txt requirements/aria.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup.sh: installing the pinned environment (first time: several GB, a few minutes)"
     "$VENV/bin/python" -m pip install --quiet "pip==$PIP_VERSION"
     mkdir -p "$WHEELHOUSE"
     "$VENV/bin/python" -m pip wheel --quiet --no-deps --wheel-dir "$WHEELHOUSE" -r requirements/lock.txt
     "$VENV/bin/python" -m pip install --quiet --no-index --find-links "$WHEELHOUSE" -r requirements/lock.txt
+    # Raw Aria VRS: projectaria-tools' own requirements (jupyter, rerun-sdk, moviepy; ~1.6 GB) cap
+    # pillow below the lock's; its VRS, calibration and MPS readers need only numpy.
+    "$VENV/bin/python" -m pip wheel --quiet --no-deps --wheel-dir "$WHEELHOUSE" -r requirements/aria.txt
+    "$VENV/bin/python" -m pip install --quiet --no-deps --no-index --find-links "$WHEELHOUSE" -r requirements/aria.txt
     "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
     echo "$want" > "$stamp"
 else

@@ -32,7 +32,7 @@ from egoinstruct.demo import generate as gen
 from egoinstruct.demo.script import SCRIPTS, plan_session, sentence_bank
 from egoinstruct.demo.speech import VOICES, synthesize
 from egoinstruct.errors import InputError
-from egoinstruct.gaze.mps import read_mps_eye_gaze
+from egoinstruct.gaze.mps import LAYOUT_COLUMNS, read_mps_eye_gaze
 from egoinstruct.settings.workflow import defaults_for
 
 # The config's demo settings, 8 s long; 15 fps video and 30 Hz gaze (every other sample a frame).
@@ -141,17 +141,23 @@ def test_demo_sheets_rows() -> None:
         "resources/demo/demo02/annotations.tsv",
         "resources/demo/demo03/annotations.tsv",
     ]
+    # the instructor's gaze comes as the MPS folder, the learner's as the CSV: both ways in
     gaze = recordings[recordings.kind == "gaze_csv"]
-    assert set(gaze.device) == set(HEAD)
+    folders = recordings[recordings.kind == "mps"]
+    assert set(gaze.device) == {"learner_aria"} and set(folders.device) == {"instructor_aria"}
+    assert set(gaze.device) | set(folders.device) == set(HEAD)
     assert (
         "resources/demo/demo02/learner_aria/mps/eye_gaze/general_eye_gaze.csv" in gaze.path.tolist()
     )
-    # every path the sheets name is one generate_session writes
+    # every path the sheets name is one generate_session writes (an MPS folder: the one that holds its gaze)
     for index, session in enumerate(sessions):
         written = {
             str(p) for p in session_files(session, Path("resources/demo"), index == 0).values()
         }
-        assert set(recordings[recordings.session == session].path) <= written
+        rows = recordings[recordings.session == session]
+        assert set(rows[rows.kind != "mps"].path) <= written
+        assert {str(Path(p).parent.parent) for p in written if p.endswith("general_eye_gaze.csv")} >= set(
+            rows[rows.kind == "mps"].path)
         assert set(annotations[annotations.session == session].path) <= written
     assert set(recordings.role) == {"instructor", "learner", "exo"}
 
@@ -273,6 +279,10 @@ def test_gaze_csvs_round_trip_to_truth_pixels(root: Path) -> None:
             gaze = read_mps_eye_gaze(root / session / info["gaze_csv"])
             assert gaze.layout == info["gaze_layout"]
             layouts_seen.add(gaze.layout)
+            # the real MPS header of the layout: gen1_v3 has no combined yaw, the reader derives it
+            header = pd.read_csv(root / session / info["gaze_csv"], nrows=0).columns.tolist()
+            assert header == LAYOUT_COLUMNS[gaze.layout]
+            assert ("yaw_rads_cpf" in header) == (gaze.layout != "gen1_v3")
             camera = CameraModel.from_json(root / session / info["calibration"])
             frames = pd.read_parquet(root / session / info["truth_frames"])
             table = gaze.table
@@ -288,11 +298,11 @@ def test_gaze_csvs_round_trip_to_truth_pixels(root: Path) -> None:
             depth = table.depth_m.to_numpy()
             yaw, pitch = table.yaw_rad.to_numpy(), table.pitch_rad.to_numpy()
             truth_depth = frames.gaze_depth_m.to_numpy()[j]
-            if gaze.layout == "gen1_new":
+            if gaze.layout == "gen1_v3":
                 assert np.isfinite(depth).all()
             else:
                 assert np.isnan(depth).all()
-            if gaze.layout != "gen1_old":
+            if gaze.layout != "gen1_v2":
                 verged = vergence_distance(
                     table.left_yaw_rad, table.right_yaw_rad, table.left_eye_x_m, table.right_eye_x_m,
                     yaw=yaw, pitch=pitch,
@@ -300,7 +310,7 @@ def test_gaze_csvs_round_trip_to_truth_pixels(root: Path) -> None:
                 np.testing.assert_allclose(verged[matched], truth_depth[matched], rtol=1e-5)
                 if gaze.layout == "gen2":
                     depth = verged
-            if gaze.layout == "gen1_old":
+            if gaze.layout == "gen1_v2":
                 depth = truth_depth
             pixels = camera.project_gaze(yaw, pitch, depth)
             error = np.hypot(
@@ -315,7 +325,7 @@ def test_gaze_csvs_round_trip_to_truth_pixels(root: Path) -> None:
             assert np.median(steps_us) == pytest.approx(1e6 / SHORT.gaze_rate_hz, abs=1)
             assert (steps_us > 0).all() and len(table) > 0.8 * info["gaze_samples"]
             assert info["gaze_samples_dropped"] > 0  # real trackers drop samples
-    assert layouts_seen == {"gen1_old", "gen1_new", "gen2"}
+    assert layouts_seen == {"gen1_v2", "gen1_v3", "gen2"}
 
 
 def test_frames_truth_is_consistent(root: Path) -> None:

@@ -18,6 +18,7 @@ from egoinstruct.gaze.track import (
     gaze_depth,
     resample,
 )
+from egoinstruct.media.reader import RecordingFacts
 from egoinstruct.settings.gaze import GazeSettings
 from egoinstruct.settings.workflow import defaults_for
 
@@ -36,6 +37,12 @@ def settings(**changes) -> GazeSettings:
 
 def clock(offset_s: float, session_duration_s: float) -> DeviceClock:
     return DeviceClock(device="d", offset_s=offset_s, drift_ppm=0.0, session_duration_s=session_duration_s)
+
+
+def recording(duration_s: float, clock_start_us: int | None = None) -> RecordingFacts:
+    """A device's probe facts: an MP4 whose container tag states its device clock (or nothing)."""
+    return RecordingFacts(duration_s=duration_s, size=(320, 240), clock_start_us=clock_start_us,
+                          clock_source="tag" if clock_start_us is not None else None, exported=False, generation=None)
 
 
 def camera() -> CameraModel:
@@ -113,16 +120,17 @@ def test_cleaning_rejects_a_file_that_is_not_in_time_order():
         clean_samples(table.assign(yaw_rad=np.nan), "g.csv", 0.05)
 
 
-def test_clock_start_from_tag_or_first_sample(caplog):
-    assert device_clock_start_us({"device_clock_start_us": "1234"}, 99, "auto") == (1234, "tag")
-    assert device_clock_start_us({"device_clock_start_us": "1234"}, 99, "first_sample") == (99, "first_sample")
+def test_clock_start_from_the_recording_or_first_sample(caplog):
+    assert device_clock_start_us(1234, "tag", 99, "auto") == (1234, "tag")
+    assert device_clock_start_us(1234, "vrs", 99, "tag") == (1234, "vrs")
+    assert device_clock_start_us(1234, "export", 99, "first_sample") == (99, "first_sample")
     with caplog.at_level(logging.WARNING):
-        assert device_clock_start_us({}, 99, "auto", "v.mp4") == (99, "first_sample")
-    assert "no device_clock_start_us tag" in caplog.text
-    with pytest.raises(InputError, match="v.mp4: the video has no container tag device_clock_start_us"):
-        device_clock_start_us({}, 99, "tag", "v.mp4")
-    with pytest.raises(InputError, match="not an integer"):
-        device_clock_start_us({"device_clock_start_us": "soon"}, 99, "tag", "v.mp4")
+        assert device_clock_start_us(None, None, 99, "auto", "v.mp4") == (99, "first_sample")
+    assert "the recording does not state its device clock" in caplog.text
+    with pytest.raises(InputError, match="v.mp4: the recording does not state the device capture time"):
+        device_clock_start_us(None, None, 99, "tag", "v.mp4")
+    with pytest.raises(InputError, match="expected one of auto, tag, first_sample"):
+        device_clock_start_us(None, None, 99, "later", "v.mp4")
 
 
 def test_gaze_that_does_not_overlap_the_video_is_an_error():
@@ -148,7 +156,7 @@ def test_resample_interpolates_within_max_gap_and_leaves_longer_gaps():
     assert np.isnan(out.yaw_rad.iloc[20])  # 0.5 s: beyond
 
 
-@pytest.mark.parametrize("layout", ["gen1_new", "gen2", "gen1_old"])
+@pytest.mark.parametrize("layout", ["gen1_v3", "gen2", "gen1_v2"])
 def test_track_of_each_layout_lands_on_the_drawn_pixels(tmp_path, layout):
     """Write an MPS CSV (device clock) for pixels drawn at known session times, read it back
     through the whole track and compare pixels at the session grid."""
@@ -160,13 +168,13 @@ def test_track_of_each_layout_lands_on_the_drawn_pixels(tmp_path, layout):
     depth = 0.45 + 0.15 * (np.floor(t_device) % 2)
     yaw, pitch = cam.gaze_for_pixel(np.stack([u, v], axis=1), depth)
     table = canonical(t_device, gaze_point_cpf(yaw, pitch, depth))
-    if layout == "gen1_old":
+    if layout == "gen1_v2":
         table["depth_m"] = np.nan  # empty, as in real files of that layout
     path = tmp_path / "general_eye_gaze.csv"
     write_mps_eye_gaze(table, path, layout)
     gaze = read_mps_eye_gaze(path)
-    track = build_track(gaze.table, gaze.layout, path, cam, {"device_clock_start_us": str(START_US)},
-                        clock(offset, 10.0), video_duration_s=4.0, settings=settings())
+    track = build_track(gaze.table, gaze.layout, path, cam, recording(4.0, START_US), clock(offset, 10.0),
+                        settings=settings())
     out = track.table
     assert out.t.iloc[0] == pytest.approx(11 / 30) and np.allclose(np.diff(out.t), 1 / 30)
     assert out.t.iloc[-1] <= offset + 4.0
@@ -175,12 +183,12 @@ def test_track_of_each_layout_lands_on_the_drawn_pixels(tmp_path, layout):
     steady = ((out.t - offset) % 1.0 > 0.05) & ((out.t - offset) % 1.0 < 0.95) & out.u_px.notna()
     expected_u = 100 + 40 * sec
     error = np.hypot(out.u_px - expected_u, out.v_px - 110.0)[steady]
-    if layout == "gen1_old":  # no depth: 1 m default, off by the camera-eye parallax
+    if layout == "gen1_v2":  # no depth: 1 m default, off by the camera-eye parallax
         assert track.samples_depth_sources["default"] == len(table)
         assert error.max() > 1.0 and error.max() < 25.0
     else:
         assert error.max() < 1e-6
-        assert track.samples_depth_sources["file" if layout == "gen1_new" else "vergence"] == len(table)
+        assert track.samples_depth_sources["file" if layout == "gen1_v3" else "vergence"] == len(table)
     assert out.in_frame.all() and track.clock_source == "tag"
 
 
@@ -188,7 +196,7 @@ def test_real_excerpt_goes_through_the_track():
     path = shared_fixture("aria_mps", "gen2_general_eye_gaze.csv")
     gaze = read_mps_eye_gaze(path)
     first = int(gaze.table.tracking_timestamp_us.iloc[0])
-    track = build_track(gaze.table, gaze.layout, path, camera(), {}, clock(0.0, 1.0), video_duration_s=1.0,
+    track = build_track(gaze.table, gaze.layout, path, camera(), recording(1.0), clock(0.0, 1.0),
                         settings=settings(rate_hz=90.0, clock_start="first_sample"))
     out = track.table
     assert track.clock_source == "first_sample" and track.clock_start_us == first
@@ -198,8 +206,7 @@ def test_real_excerpt_goes_through_the_track():
 
 def test_gaze_file_from_another_recording_is_rejected_through_the_track(tmp_path):
     table = canonical(np.arange(0, 2, 1 / 30), np.tile([[0.0, 0.0, 1.0]], (60, 1)))
-    # the video's tag says its first frame was 500 s after these samples were taken
-    tags = {"device_clock_start_us": str(START_US + 500_000_000)}
+    # the recording says its first frame was 500 s after these samples were taken
     with pytest.raises(InputError, match=r"g\.csv: the eye-gaze samples lie at -500\.00…-498\.03 s"):
-        build_track(table, "gen1_new", "g.csv", camera(), tags, clock(0.0, 60.0), video_duration_s=60.0,
+        build_track(table, "gen1_v3", "g.csv", camera(), recording(60.0, START_US + 500_000_000), clock(0.0, 60.0),
                     settings=settings())

@@ -67,10 +67,10 @@ def test_gaze_stage_end_to_end_against_the_truth(tmp_path):
                   workdir / "resources" / "demo" / s / "truth" / f"frames_{d}.parquet")
         for s in ("s01", "s02") for d in ("instructor_aria", "learner_aria")
     ])
-    assert len(errors) == 4 and set(errors.layout) == {"gen1_old", "gen1_new", "gen2"}
-    exact = errors[errors.layout != "gen1_old"]
+    assert len(errors) == 4 and set(errors.layout) == {"gen1_v2", "gen1_v3", "gen2"}
+    exact = errors[errors.layout != "gen1_v2"]
     assert (exact.median_px_error < 0.5).all()  # depth from the file or vergence: on the truth
-    old = errors[errors.layout == "gen1_old"]
+    old = errors[errors.layout == "gen1_v2"]
     assert (old.median_px_error < 20).all()  # 1 m default depth: the camera–eye parallax
     assert (errors.face_accuracy > 0.9).all() and (errors.target_accuracy > 0.75).all()
     base = workdir / "results" / "sessions" / "s01"

@@ -1,11 +1,13 @@
+from pathlib import Path
+
 import pytest
 
 from egoinstruct.errors import InputError
 from egoinstruct.sheet import (
     check_paths_exist,
+    expand_media_paths,
     read_annotation_sheet,
     read_recordings,
-    session_fields,
 )
 
 from conftest import write_tsv
@@ -25,7 +27,7 @@ def _rows():
 def test_bundled_demo_sheets_are_valid(repo_root):
     table = read_recordings(repo_root / "config" / "recordings.tsv")
     assert table.session.nunique() == 6
-    assert set(table.kind) == {"video", "gaze_csv", "calibration"}
+    assert set(table.kind) == {"video", "mps", "gaze_csv", "calibration"}
     annotations = read_annotation_sheet(repo_root / "config" / "annotations.tsv", repo_root / "resources" / "labels")
     assert set(annotations.session) == set(table.session)
 
@@ -36,15 +38,19 @@ def test_reads_optional_columns(tmp_path):
     assert table.loc[table.device == "lea", "offset_s"].tolist() == [0.5]
     assert table.loc[table.device == "ins", "offset_s"].isna().all()
     assert set(table.fold) == {2}
-    devices = session_fields(table, "s1")
-    assert devices["ins"]["inputs"] == {"video": "a.mp4", "gaze_csv": "a.csv"}
-    assert devices["lea"]["offset_s"] == 0.5
 
 
 @pytest.mark.parametrize("change,expected", [
     (lambda rows: rows[2].__setitem__(2, "teacher"), r"line 4, column role = 'teacher'.*allowed: instructor, learner, exo"),
     (lambda rows: rows[0].__setitem__(3, "mp4"), r"line 2, column kind = 'mp4'.*allowed: video, aria_vrs, gaze_csv, calibration, audio"),
-    (lambda rows: rows.append(["s1", "lea", "learner", "video", "d.mp4"]), r"line 6: duplicate session/device/kind \(s1, lea, video\); it is already on line 4"),
+    (lambda rows: rows.append(["s1", "ins", "instructor", "gaze_csv", "d.csv"]), r"line 6: duplicate session/device/kind \(s1, ins, gaze_csv\); it is already on line 3"),
+    (lambda rows: rows.append(["s1", "lea", "learner", "video", "b.mp4"]), r"line 6: repeats line 4 \(s1, lea, video, b.mp4\); list each input once"),
+    (lambda rows: rows.append(["s1", "lea", "learner", "aria_vrs", "b.vrs"]),
+     r"lines 4, 6: device lea of session s1 has several media rows of kinds video, aria_vrs; .*chapters of one recording"),
+    (lambda rows: rows.append(["s1", "ins", "instructor", "mps", "mps_a_vrs"]),
+     r"lines 3, 6: device ins of session s1 has gaze_csv and mps rows; give its eye gaze once"),
+    (lambda rows: rows.append(["s1", "lea", "learner", "export_log", "log"]) or rows.append(["s1", "lea", "learner", "video", "b2.mp4"]),
+     r"line 6: an export_log .* one exported MP4 \(kind video\); lea has 2 video row\(s\)"),
     (lambda rows: rows[1].__setitem__(0, "s 1"), r"line 3, column session = 's 1'.*letters, digits, '_' and '-' only"),
     (lambda rows: rows.append(["s1", "exo", "exo", "gaze_csv", "e.csv"]), r"line 6: a gaze_csv belongs to a head-worn device"),
     (lambda rows: rows.append(["s1", "exo", "exo", "calibration", "e.json"]), r"line 6: a calibration belongs to a head-worn device"),
@@ -109,6 +115,33 @@ def test_paths_that_are_folders_empty_or_not_made_by_the_demo(tmp_path):
         table = read_recordings(write_tsv(tmp_path / "r.tsv", HEADER, [["s1", "ins", "instructor", "video", str(path)]]))
         with pytest.raises(InputError, match=message):
             check_paths_exist(table, "r.tsv", generated_root=tmp_path / "gen", generated=[tmp_path / "gen" / "a.mp4"])
+
+
+def test_folder_kinds_and_chapter_globs(tmp_path):
+    """mps and export_log rows are folders; a video row may be a glob of chapters, expanded in
+    GoPro chapter order (GH01 < GH02 < GH10), and one that matches nothing is an error."""
+    mps = tmp_path / "mps_rec_vrs"
+    (mps / "eye_gaze").mkdir(parents=True)
+    chapters = [tmp_path / name for name in ("GH101234.MP4", "GH011234.MP4", "GH021234.MP4")]
+    for chapter in chapters:
+        chapter.write_bytes(b"x")
+    rows = [["s1", "ins", "instructor", "video", str(tmp_path / "GH??1234.MP4")],
+            ["s1", "ins", "instructor", "mps", str(mps)]]
+    table = read_recordings(write_tsv(tmp_path / "r.tsv", HEADER, rows))
+    check_paths_exist(table, "r.tsv")
+    assert [Path(p).name for p in expand_media_paths([str(tmp_path / "GH??1234.MP4")])] == [
+        "GH011234.MP4", "GH021234.MP4", "GH101234.MP4"]
+    for kind, path, message in [
+        ("video", str(tmp_path / "GX??9999.MP4"), r"line 2, column path: .*GX\?\?9999.MP4 matches no file"),
+        ("mps", str(chapters[0]), r"line 2, column path: .*GH101234.MP4 is a file; a mps row gives a folder"),
+        ("gaze_csv", str(mps), r"is a folder, not a file; .*for an MPS output folder use kind mps"),
+    ]:
+        rows = [["s1", "ins", "instructor", kind, path], ["s1", "ins", "instructor", "aria_vrs", str(chapters[1])]]
+        if kind == "video":
+            rows = rows[:1]
+        table = read_recordings(write_tsv(tmp_path / "r.tsv", HEADER, rows))
+        with pytest.raises(InputError, match=message):
+            check_paths_exist(table, "r.tsv")
 
 
 def test_annotation_sheet_checks(tmp_path, repo_root):

@@ -1,11 +1,11 @@
-import importlib.util
 import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from egoinstruct.errors import InputError
+from egoinstruct.errors import InputError, MissingModelError
 from egoinstruct.gaze.mps import write_mps_eye_gaze
 from egoinstruct.media.ffmpeg import ffmpeg_executable
 from egoinstruct.media.probe import probe_media
@@ -29,7 +29,7 @@ def media(tmp_path_factory):
     n = 60
     gaze = pd.DataFrame({"tracking_timestamp_us": 5_000_000 + np.arange(n) * 100_000,
                          "yaw_rad": np.zeros(n), "pitch_rad": np.zeros(n)})
-    write_mps_eye_gaze(gaze, root / "gaze.csv", "gen1_old")
+    write_mps_eye_gaze(gaze, root / "gaze.csv", "gen1_v2")
     return root
 
 
@@ -85,7 +85,7 @@ def test_validate_session_inventory(tmp_path, media, repo_root):
     assert probe["reference_device"] == "ins"
     assert abs(probe["session_duration_s"] - 6.0) < 0.1
     gaze = probe["devices"]["ins"]["inputs"]["gaze_csv"]
-    assert gaze["layout"] == "gen1_old" and gaze["n_samples"] == 60 and abs(gaze["rate_hz"] - 10) < 1e-6
+    assert gaze["layout"] == "gen1_v2" and gaze["n_samples"] == 60 and abs(gaze["rate_hz"] - 10) < 1e-6
     assert probe["annotations"]["tiers"]["states"]["n_segments"] == 2
     # the exo camera has no audio: a warning that says what to do, not an error
     assert any("exo has no audio" in w and "offset_s" in w for w in probe["warnings"])
@@ -181,14 +181,14 @@ def test_annotations_longer_than_video(tmp_path, media, repo_root):
         _validate("s1", recordings, ann, repo_root / "resources" / "labels")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("projectaria_tools") is not None,
-                    reason="projectaria-tools is installed here")
-def test_vrs_without_projectaria_tools(tmp_path, media):
+def test_vrs_without_projectaria_tools(tmp_path, media, monkeypatch):
+    for name in ("projectaria_tools", "projectaria_tools.core"):
+        monkeypatch.setitem(sys.modules, name, None)
     vrs = tmp_path / "rec.vrs"
     vrs.write_bytes(b"\0" * 10)
     rows = [["s1", "ins", "instructor", "aria_vrs", vrs]]
     recordings, ann = _session(tmp_path, media, rows=rows)
-    with pytest.raises(InputError, match="needs projectaria-tools.*kind 'video'"):
+    with pytest.raises(MissingModelError, match="needs projectaria-tools.*kind video"):
         _validate("s1", recordings, ann)
 
 

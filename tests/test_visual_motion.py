@@ -121,7 +121,7 @@ def test_trajectory_beside_the_gaze_folder(tmp_path):
 
 
 def test_trajectory_problems_are_explained(tmp_path):
-    with pytest.raises(InputError, match="no MPS slam/closed_loop_trajectory.csv"):
+    with pytest.raises(InputError, match="the device has no MPS SLAM trajectory .*kind mps"):
         device_head_motion("v.mp4", clock(0.0, 1.0), video_duration_s=1.0,
                            settings=motion_settings(method="trajectory"))
     bad = tmp_path / "closed_loop_trajectory.csv"

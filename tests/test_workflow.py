@@ -72,7 +72,7 @@ def test_dry_run_scales_to_the_papers_38_sessions(tmp_path):
 @pytest.mark.parametrize("edit,expected", [
     (lambda r: r.replace("\tlearner\tvideo", "\tstudent\tvideo", 1), r"column role = 'student'.*allowed"),
     (lambda r: r.replace("\tvideo\t", "\tmovie\t", 1), r"column kind = 'movie'"),
-    (lambda r: r + r.splitlines()[1] + "\n", r"duplicate session/device/kind"),
+    (lambda r: r + r.splitlines()[1] + "\n", r"line \d+: repeats line 2 .*list each input once"),
 ])
 def test_bad_sample_sheet_stops_before_any_job(tmp_path, edit, expected):
     workdir = make_workdir(tmp_path, ["s01"])

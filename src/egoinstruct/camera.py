@@ -17,8 +17,11 @@ Two projection models are supported:
 
 A calibration is stored as JSON (see :meth:`CameraModel.to_json`); the demo generator writes one
 per head camera and the gaze stage reads it back, so the two always agree. An Aria recording's
-own calibration can be read from its VRS file (:func:`camera_from_vrs`, optional
-``projectaria-tools``).
+own factory calibration is read from its VRS file (:func:`camera_from_vrs`, projectaria-tools).
+
+Images turned by an exporter (projectaria-tools' ``vrs_to_mp4`` turns Aria Gen 1 frames 90°
+clockwise) keep the sensor's calibration plus ``rotation_cw``: pixels are projected on the
+sensor, then turned, so the distortion model stays the sensor's own.
 
 Gaze depth is always the distance from the CPF origin along the gaze ray (as MPS ``depth_m`` and
 :func:`gaze_point_cpf` use it). From the per-eye yaws, :func:`vergence_distance` gives that
@@ -33,9 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from egoinstruct.errors import InputError, MissingModelError
+from egoinstruct.errors import InputError
 
 PARAM_COUNTS = {"pinhole": 4, "fisheye624": 15}
+ROTATIONS = (0, 90, 180, 270)
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,18 @@ class CameraModel:
     """A calibrated camera: projection model, image size and its pose relative to the CPF."""
 
     model: str
-    width: int
+    width: int  # of the image the model's pixels are in (after rotation_cw)
     height: int
-    params: tuple[float, ...]
+    params: tuple[float, ...]  # of the sensor, before rotation_cw
     T_camera_cpf: np.ndarray = field(default_factory=lambda: np.eye(4))
+    # The image is the sensor's rotated clockwise by this many degrees: projectaria-tools'
+    # vrs_to_mp4 turns Aria Gen 1 frames upright (90), which the calibration does not know.
+    rotation_cw: int = 0
+    device: str | None = None  # e.g. aria_gen1, when the calibration says which device it describes
 
     def __post_init__(self) -> None:
+        if self.rotation_cw not in ROTATIONS:
+            raise InputError(f"rotation_cw must be one of {', '.join(map(str, ROTATIONS))} (degrees), got {self.rotation_cw!r}")
         if self.model not in PARAM_COUNTS:
             raise InputError(
                 f"unknown camera model {self.model!r}; expected one of {sorted(PARAM_COUNTS)}"
@@ -86,9 +96,37 @@ class CameraModel:
             fx, fy, cx, cy = self.params
             out[front, 0] = fx * x[front] / z[front] + cx
             out[front, 1] = fy * y[front] / z[front] + cy
-            return out
-        out[front] = self._project_fisheye624(x[front] / z[front], y[front] / z[front])
-        return out
+        else:
+            out[front] = self._project_fisheye624(x[front] / z[front], y[front] / z[front])
+        return self._sensor_to_image(out)
+
+    @property
+    def sensor_size(self) -> tuple[int, int]:
+        """(width, height) of the sensor image, before ``rotation_cw``."""
+        return (self.height, self.width) if self.rotation_cw in (90, 270) else (self.width, self.height)
+
+    def _sensor_to_image(self, uv: np.ndarray) -> np.ndarray:
+        """Sensor pixels to image pixels (turned clockwise by ``rotation_cw``)."""
+        if self.rotation_cw == 0:
+            return uv
+        w, h = self.sensor_size
+        u, v = uv[:, 0], uv[:, 1]
+        turned = {90: (h - 1 - v, u), 180: (w - 1 - u, h - 1 - v), 270: (v, w - 1 - u)}[self.rotation_cw]
+        return np.stack(turned, axis=1)
+
+    def _image_to_sensor(self, uv: np.ndarray) -> np.ndarray:
+        if self.rotation_cw == 0:
+            return uv
+        w, h = self.sensor_size
+        u, v = uv[:, 0], uv[:, 1]
+        back = {90: (v, h - 1 - u), 180: (w - 1 - u, h - 1 - v), 270: (w - 1 - v, u)}[self.rotation_cw]
+        return np.stack(back, axis=1)
+
+    def rotated_cw(self, degrees: int) -> CameraModel:
+        """The same camera for its images turned clockwise by ``degrees`` (a multiple of 90)."""
+        rotation = (self.rotation_cw + degrees) % 360
+        w, h = (self.height, self.width) if degrees % 180 else (self.width, self.height)
+        return CameraModel(self.model, w, h, self.params, self.T_camera_cpf, rotation, self.device)
 
     def _project_fisheye624(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         f, cx, cy = self.params[:3]
@@ -118,7 +156,7 @@ class CameraModel:
         Exact for ``pinhole``; for ``fisheye624`` solved by Gauss-Newton on the projection
         (sub-micropixel within the calibrated field of view; NaN rays for pixels outside it).
         """
-        uv = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        uv = self._image_to_sensor(np.asarray(pixels, dtype=np.float64).reshape(-1, 2))
         if self.model == "pinhole":
             fx, fy, cx, cy = self.params
             rays = np.stack(
@@ -193,6 +231,8 @@ class CameraModel:
         if (width, height) == (self.width, self.height):
             return self
         sx, sy = width / self.width, height / self.height
+        if self.rotation_cw in (90, 270):
+            sx, sy = sy, sx  # the sensor's axes are the image's, swapped
         if self.model == "pinhole":
             fx, fy, cx, cy = self.params
             params: tuple[float, ...] = (fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5)
@@ -205,7 +245,7 @@ class CameraModel:
                 )
             f, cx, cy = self.params[:3]
             params = (f * sx, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5, *self.params[3:])
-        return CameraModel(self.model, width, height, params, self.T_camera_cpf)
+        return CameraModel(self.model, width, height, params, self.T_camera_cpf, self.rotation_cw, self.device)
 
     # -- storage --------------------------------------------------------------------------
 
@@ -216,6 +256,8 @@ class CameraModel:
             "height": self.height,
             "params": list(self.params),
             "T_camera_cpf": self.T_camera_cpf.tolist(),
+            **({"rotation_cw": self.rotation_cw} if self.rotation_cw else {}),
+            **({"device": self.device} if self.device else {}),
         }
 
     def to_json(self, path: str | Path) -> None:
@@ -231,7 +273,7 @@ class CameraModel:
         if missing:
             raise InputError(
                 f"{source}: camera calibration lacks {', '.join(missing)}; expected keys "
-                "model, width, height, params and optionally T_camera_cpf (4x4)"
+                "model, width, height, params and optionally T_camera_cpf (4x4), rotation_cw, device"
             )
         try:
             return cls(
@@ -240,6 +282,8 @@ class CameraModel:
                 height=int(data["height"]),
                 params=tuple(float(v) for v in data["params"]),
                 T_camera_cpf=np.asarray(data.get("T_camera_cpf", np.eye(4)), dtype=np.float64),
+                rotation_cw=int(data.get("rotation_cw", 0)),
+                device=str(data["device"]) if data.get("device") else None,
             )
         except InputError as exc:
             raise InputError(f"{source}: {exc}") from exc
@@ -256,34 +300,15 @@ class CameraModel:
 
 
 def camera_from_vrs(path: str | Path, stream_label: str = "camera-rgb") -> CameraModel:
-    """The factory calibration of an Aria recording's RGB camera, read from its VRS file.
+    """The factory calibration of an Aria recording's RGB camera, read from its VRS file
+    (:meth:`egoinstruct.media.vrs.VrsReader.camera`): the camera's native FisheyeRadTanThinPrism
+    (``fisheye624``) at the sensor resolution, ``T_camera_cpf`` from the device's CPF, and
+    ``device`` naming the Aria generation (use :meth:`CameraModel.scaled` for a resized export,
+    :meth:`CameraModel.rotated_cw` for a turned one)."""
+    from egoinstruct.media.vrs import VrsReader, camera_from_provider  # media imports this module
 
-    Needs the optional ``projectaria-tools`` (``pip install -r requirements/aria.txt``); without it
-    this raises :class:`MissingModelError` saying so. The returned model is the camera's native
-    FisheyeRadTanThinPrism (``fisheye624``) at the sensor resolution, with ``T_camera_cpf`` from
-    the device's CPF and camera extrinsics (use :meth:`CameraModel.scaled` for a resized export).
-    """
-    try:
-        from projectaria_tools.core import data_provider  # optional extra: requirements/aria.txt
-    except ImportError as exc:
-        raise MissingModelError(
-            f"{path}: reading the device calibration from a VRS file needs projectaria-tools, which "
-            "is not installed; install it with `pip install -r requirements/aria.txt`, or give the "
-            "device a calibration JSON row in the sample sheet, or set gaze.camera in the config"
-        ) from exc
-    provider = data_provider.create_vrs_data_provider(str(path))
-    if provider is None:
-        raise InputError(f"{path}: projectaria-tools cannot open this VRS file")
-    device = provider.get_device_calibration()
-    camera = device.get_camera_calib(stream_label)
-    if camera is None:
-        raise InputError(f"{path}: the device calibration has no camera {stream_label!r}")
-    T_device_camera = camera.get_transform_device_camera().to_matrix()
-    T_device_cpf = device.get_transform_device_cpf().to_matrix()
-    width, height = (int(v) for v in camera.get_image_size())
-    params = tuple(float(v) for v in camera.projection_params())
-    model = "fisheye624" if len(params) == PARAM_COUNTS["fisheye624"] else "pinhole"
-    return CameraModel(model, width, height, params, np.linalg.inv(T_device_camera) @ T_device_cpf)
+    reader = VrsReader(path)
+    return camera_from_provider(reader.provider, path, stream_label)
 
 
 def gaze_point_cpf(yaw: np.ndarray, pitch: np.ndarray, depth_m: np.ndarray | float) -> np.ndarray:

@@ -21,7 +21,12 @@ from egoinstruct.errors import InputError
 def _check(args: argparse.Namespace) -> int:
     from egoinstruct.demo import demo_files
     from egoinstruct.settings.workflow import check_against_sheet, read_settings
-    from egoinstruct.sheet import check_paths_exist, read_annotation_sheet, read_recordings
+    from egoinstruct.sheet import (
+        check_paths_exist,
+        read_annotation_sheet,
+        read_recordings,
+        resolve_mps_folders,
+    )
 
     settings = read_settings(args.config)
     recordings = read_recordings(settings.recordings, settings.reference_role)
@@ -30,6 +35,7 @@ def _check(args: argparse.Namespace) -> int:
     made = demo_files(list(dict.fromkeys(recordings.session)), settings.demo.root) if settings.demo.enabled else []
     check_paths_exist(recordings, settings.recordings, generated, made)
     check_paths_exist(annotations, settings.annotations, generated, made)
+    resolve_mps_folders(recordings, settings.recordings, settings.gaze.mps_eye_gaze, generated, made)
     check_against_sheet(settings, list(dict.fromkeys(recordings.session)), sorted(set(recordings.device)),
                         settings.recordings)
     print(

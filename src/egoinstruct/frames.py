@@ -3,7 +3,7 @@
 For a device with clock ``t_session = offset_s + t_device · (1 + drift_ppm·1e-6)``, the output
 holds one row per target time ``t = k / fps`` (k = 0, 1, …) inside both the session
 ``[0, duration_s)`` and the device's recording; each row is the decoded frame nearest to that
-time. The video is decoded once, front to back (PyAV, FFmpeg threads), and rows are flushed to
+time. The video is decoded once, front to back (whatever the container: :mod:`egoinstruct.media.reader`), and rows are flushed to
 Parquet in small row groups, so memory stays flat whatever the video's length.
 
 Table schema: :data:`FRAMES_SCHEMA`.
@@ -12,24 +12,25 @@ Table schema: :data:`FRAMES_SCHEMA`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from egoinstruct.clock import DeviceClock
-from egoinstruct.errors import InputError
 from egoinstruct.io import atomic_path
-from egoinstruct.media.probe import open_media
+from egoinstruct.media.reader import Frame, MediaReader, open_recording
 from egoinstruct.settings.ingest import FrameSettings
 from egoinstruct.tables import FRAMES_SCHEMA, with_metadata
 
 log = logging.getLogger(__name__)
+
+# What a stage may pass as a device's video: a path, chapters in order, or an open reader.
+MediaSource = str | Path | Sequence[str | Path] | MediaReader
 
 
 # Rows per Parquet row group: small groups keep the writer's memory flat for long videos.
@@ -46,26 +47,6 @@ def _target_size(src_w: int, src_h: int, settings: FrameSettings) -> tuple[int, 
     return src_w, src_h
 
 
-def _decoded_frames(path: Path, threads: int) -> Iterator[tuple[float, av.VideoFrame]]:
-    """(device time, frame) pairs; device time 0 is the first frame."""
-    with open_media(path) as container:
-        if not container.streams.video:
-            raise InputError(f"{path}: has no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        stream.codec_context.thread_count = max(1, threads)
-        first: float | None = None
-        try:
-            for frame in container.decode(stream):
-                if frame.time is None:
-                    continue
-                if first is None:
-                    first = float(frame.time)
-                yield float(frame.time) - first, frame
-        except av.error.FFmpegError as exc:
-            raise InputError(f"{path}: video cannot be decoded past some point ({exc}); the file is corrupt or truncated") from exc
-
-
 @dataclass(frozen=True)
 class SessionFrame:
     """One frame chosen for session time ``t = index / fps``."""
@@ -73,19 +54,20 @@ class SessionFrame:
     index: int
     t: float
     source_time_s: float  # device-clock time of the decoded frame used
-    frame: av.VideoFrame
+    frame: Frame
 
     def image(self, size: tuple[int, int] | None = None) -> np.ndarray:
         """BGR uint8 image, resized (INTER_AREA) to ``size`` = (width, height) when given."""
-        image = self.frame.to_ndarray(format="bgr24")
+        image = self.frame.to_bgr()
         if size is not None and (image.shape[1], image.shape[0]) != size:
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         return image
 
 
-def session_frames(video: str | Path, clock: DeviceClock, fps: float, threads: int = 1,
+def session_frames(video: MediaSource, clock: DeviceClock, fps: float, threads: int = 1,
                    until_s: float | None = None) -> Iterator[SessionFrame]:
-    """Stream the frames of ``video`` at ``fps`` on the session clock.
+    """Stream the frames of ``video`` (a path, chapters, or an open reader, any container:
+    :mod:`egoinstruct.media.reader`) at ``fps`` on the session clock.
 
     Target k is session time ``k / fps``; it takes the decoded frame nearest to it on the device
     clock (``clock.to_device``). Targets outside the session ``[0, clock.session_duration_s)``
@@ -98,8 +80,9 @@ def session_frames(video: str | Path, clock: DeviceClock, fps: float, threads: i
     duration_s = clock.session_duration_s if until_s is None else min(until_s, clock.session_duration_s)
     n_targets = int(np.ceil(duration_s * fps - 1e-9))
     k = max(0, int(np.ceil(offset_s * fps - 1e-9)))  # first target the device covers
-    previous: tuple[float, av.VideoFrame] | None = None
-    for t_dev, frame in _decoded_frames(Path(video), threads):
+    previous: tuple[float, Frame] | None = None
+    reader = video if isinstance(video, MediaReader) else open_recording(video)
+    for t_dev, frame in reader.frames(threads):
         while k < n_targets:
             target = (k * period - offset_s) / scale  # target time on the device clock
             if t_dev < target:
@@ -120,7 +103,7 @@ def session_frames(video: str | Path, clock: DeviceClock, fps: float, threads: i
 
 
 def extract_frames(
-    video: str | Path,
+    video: MediaSource,
     output: str | Path,
     clock: DeviceClock,
     settings: FrameSettings,
@@ -128,12 +111,13 @@ def extract_frames(
     metadata: dict[str, str] | None = None,
 ) -> int:
     """Write the session-clock frames of ``video`` to ``output`` (Parquet); returns the row count."""
-    video = Path(video)
+    reader = video if isinstance(video, MediaReader) else open_recording(video)
+    name = reader.name
     params = [int(cv2.IMWRITE_JPEG_QUALITY), int(settings.jpeg_quality)]
     rows: dict[str, list] = {name: [] for name in FRAMES_SCHEMA.names}
     written = 0
     size: tuple[int, int] | None = None
-    meta = {"source": str(video), **clock.metadata(),
+    meta = {"source": ", ".join(str(p) for p in reader.paths), **clock.metadata(),
             "fps": repr(settings.fps), "jpeg_quality": str(settings.jpeg_quality), **(metadata or {})}
 
     with atomic_path(output) as tmp:
@@ -150,12 +134,12 @@ def extract_frames(
             for column in rows.values():
                 column.clear()
 
-        for chosen in session_frames(video, clock, settings.fps, threads):
+        for chosen in session_frames(reader, clock, settings.fps, threads):
             if size is None:
                 size = _target_size(chosen.frame.width, chosen.frame.height, settings)
             ok, jpeg = cv2.imencode(".jpg", chosen.image(size), params)
             if not ok:  # pragma: no cover - OpenCV fails only on invalid images
-                raise RuntimeError(f"JPEG encoding failed for frame at {chosen.t:.3f} s of {video}")
+                raise RuntimeError(f"JPEG encoding failed for frame at {chosen.t:.3f} s of {name}")
             rows["t"].append(chosen.t)
             rows["frame_index"].append(chosen.index)
             rows["source_time_s"].append(chosen.source_time_s)
@@ -166,11 +150,11 @@ def extract_frames(
             if len(rows["t"]) >= ROW_GROUP_SIZE:
                 flush()
             if written % 500 == 0:  # progress for long recordings, in the rule's log
-                log.info("%s: %d frames, session time %.0f / %.0f s", video.name, written, chosen.t,
+                log.info("%s: %d frames, session time %.0f / %.0f s", name, written, chosen.t,
                          clock.session_duration_s)
         flush()
         if writer is None:
-            raise clock.no_overlap(video)
+            raise clock.no_overlap(name)
         writer.close()
-    log.info("%s: %d frames at %g fps (%dx%d)", video, written, settings.fps, *(size or (0, 0)))
+    log.info("%s: %d frames at %g fps (%dx%d)", name, written, settings.fps, *(size or (0, 0)))
     return written

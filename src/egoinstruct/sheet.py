@@ -9,13 +9,22 @@ the sheet, the line (1 = the header) and the field, and say how to fix it.
 Recordings sheet columns: ``session, device, role, kind, path`` and optionally ``offset_s``
 (known device offset, t_session = t_device + offset_s) and ``fold`` (cross-validation fold).
 Annotation sheet columns: ``session, procedure, path``.
+
+A device has one media recording: one ``aria_vrs`` file, or one or more ``video`` (or ``audio``)
+rows that are chapters of one recording, joined in sheet order (a GoPro splits long recordings);
+a ``video``/``audio`` path may also be a glob (``GH0?1234.MP4``), which expands in chapter order.
+Besides its media, a head camera may have an MPS output folder (``mps``) or an eye-gaze CSV
+(``gaze_csv``), a ``calibration`` (camera JSON or the recording's VRS) and, for a ``vrs_to_mp4``
+export, the exporter's ``export_log`` folder.
 """
 
 from __future__ import annotations
 
+import glob
+import os
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import jsonschema
 import pandas as pd
@@ -25,12 +34,22 @@ from egoinstruct.errors import InputError
 from egoinstruct.labels import label_file
 from egoinstruct.tasks import TASKS
 
+if TYPE_CHECKING:
+    from egoinstruct.gaze.mps_folder import MpsOutputs
+
 RECORDING_COLUMNS = ["session", "device", "role", "kind", "path"]
 OPTIONAL_RECORDING_COLUMNS = ["offset_s", "fold"]
 ANNOTATION_COLUMNS = ["session", "procedure", "path"]
 MEDIA_KINDS = ("video", "aria_vrs", "audio")
+# Media kinds a device may list several rows (or a glob) of: chapters of one recording.
+CHAPTER_KINDS = ("video", "audio")
 # Inputs of a head camera besides its media: checked by their own job (validate.probe_head_inputs).
-HEAD_INPUT_KINDS = ("gaze_csv", "calibration")
+HEAD_INPUT_KINDS = ("gaze_csv", "calibration", "mps")
+# Inputs that read with the media (probe_device): the log folder of a vrs_to_mp4 export.
+MEDIA_OPTION_KINDS = ("export_log",)
+# Kinds whose path is a folder, not a file.
+FOLDER_KINDS = ("mps", "export_log")
+GLOB_CHARACTERS = "*?["
 ROLES = ("instructor", "learner", "exo")
 HEAD_ROLES = ("instructor", "learner")
 
@@ -138,7 +157,16 @@ def read_recordings(path: str | Path, reference_role: str = "instructor") -> pd.
 
 
 def _check_recordings_consistency(table: pd.DataFrame, path: str | Path, reference_role: str) -> None:
-    duplicated = table[table.duplicated(["session", "device", "kind"], keep="first")]
+    repeated = table[table.duplicated(["session", "device", "kind", "path"], keep="first")]
+    if not repeated.empty:
+        row = repeated.iloc[0]
+        first = table[(table.session == row.session) & (table.device == row.device) & (table.kind == row.kind)
+                      & (table.path == row.path)].iloc[0]
+        raise InputError(
+            f"{path}: line {row.line}: repeats line {first.line} ({row.session}, {row.device}, {row.kind}, "
+            f"{row.path}); list each input once"
+        )
+    duplicated = table[table.duplicated(["session", "device", "kind"], keep="first") & ~table.kind.isin(CHAPTER_KINDS)]
     if not duplicated.empty:
         row = duplicated.iloc[0]
         first = table[
@@ -162,12 +190,28 @@ def _check_recordings_consistency(table: pd.DataFrame, path: str | Path, referen
                 f"{path}: line {rows.line.iloc[0]}: device {device} of session {session} has no "
                 f"media row; add a row of kind {', '.join(MEDIA_KINDS)} for it"
             )
-        if len(media) > 1:
+        if media.kind.nunique() > 1 or (len(media) > 1 and media.kind.iloc[0] not in CHAPTER_KINDS):
             raise InputError(
                 f"{path}: lines {', '.join(map(str, media.line))}: device {device} of session "
-                f"{session} has several media files; list one media file per device"
+                f"{session} has several media rows of kinds {', '.join(media.kind)}; a device has one recording: "
+                f"one aria_vrs file, or {' or '.join(CHAPTER_KINDS)} rows that are chapters of one recording "
+                "(joined in sheet order)"
             )
-        head_only = rows[rows.kind.isin(HEAD_INPUT_KINDS)]
+        gaze_kinds = rows[rows.kind.isin(["gaze_csv", "mps"])]
+        if len(gaze_kinds) > 1:
+            raise InputError(
+                f"{path}: lines {', '.join(map(str, gaze_kinds.line))}: device {device} of session {session} has "
+                f"{' and '.join(gaze_kinds.kind)} rows; give its eye gaze once: the MPS output folder (kind mps) or "
+                "one eye-gaze CSV (kind gaze_csv)"
+            )
+        export = rows[rows.kind == "export_log"]
+        if not export.empty and (media.kind.iloc[0] != "video" or len(media) != 1):
+            raise InputError(
+                f"{path}: line {export.line.iloc[0]}: an export_log (the log folder of projectaria-tools' vrs_to_mp4) "
+                f"belongs to a device whose media is one exported MP4 (kind video); {device} has "
+                f"{len(media)} {media.kind.iloc[0]} row(s)"
+            )
+        head_only = rows[rows.kind.isin([*HEAD_INPUT_KINDS, *MEDIA_OPTION_KINDS])]
         if not head_only.empty and roles[0] not in HEAD_ROLES:
             raise InputError(
                 f"{path}: line {head_only.line.iloc[0]}: a {head_only.kind.iloc[0]} belongs to a "
@@ -228,23 +272,56 @@ def read_annotation_sheet(path: str | Path, labels_dir: str | Path) -> pd.DataFr
     return table.reset_index(drop=True)
 
 
+def has_glob(path: str) -> bool:
+    return any(c in path for c in GLOB_CHARACTERS)
+
+
+def expand_media_paths(paths: list[str]) -> list[str]:
+    """A device's media rows as files, in order: each row's path, a glob expanded in chapter order
+    (GoPro chapter numbers when every match is a GoPro chapter name, else by name)."""
+    from egoinstruct.media.chapters import gopro_chapter
+
+    def chapter_sort_key(path: str) -> tuple[int, int, int, str]:
+        parsed = gopro_chapter(Path(path).name)
+        return (0, *parsed, path) if parsed else (1, 0, 0, path)
+
+    files: list[str] = []
+    for path in paths:
+        if has_glob(path):
+            matches = sorted(glob.glob(path), key=chapter_sort_key)
+            files.extend(matches)
+        else:
+            files.append(path)
+    return files
+
+
 def check_paths_exist(
     table: pd.DataFrame, sheet: str | Path, generated_root: str | Path | None = None,
     generated: Collection[str | Path] = (),
 ) -> None:
-    """Every ``path`` must be a non-empty file, except files under ``generated_root``, which must
-    be among ``generated`` (what the demo rule makes) — so a typo under the demo folder is caught
-    here too, instead of as a missing-input error or, for a target that exists, not at all."""
+    """Every ``path`` must be a non-empty file (a folder for the folder kinds, at least one file
+    for a glob), except files under ``generated_root``, which must be among ``generated`` (what
+    the demo rule makes) — so a typo under the demo folder is caught here too, instead of as a
+    missing-input error or, for a target that exists, not at all."""
     root = Path(generated_root).resolve() if generated_root else None
     made = {Path(p).resolve() for p in generated}
     for row in table.itertuples():
         file = Path(row.path)
         where = f"{sheet}: line {row.line}, column path: {row.path}"
+        kind = getattr(row, "kind", None)
         if root is not None and (file.resolve() == root or root in file.resolve().parents):
-            if file.resolve() not in made:
+            inside = kind in FOLDER_KINDS and any(file.resolve() in m.parents for m in made)
+            if file.resolve() not in made and not inside:
                 raise InputError(
                     f"{where} is under the demo folder {generated_root}, but the demo generator makes no such "
                     "file; fix the path (egoinstruct demo-sheets writes correct sheets) or set demo.enabled: false"
+                )
+            continue
+        if kind in CHAPTER_KINDS and has_glob(row.path):
+            if not glob.glob(row.path):
+                raise InputError(
+                    f"{where} matches no file; fix the pattern (relative paths are taken from the directory "
+                    "snakemake runs in)"
                 )
             continue
         if not file.exists():
@@ -252,19 +329,36 @@ def check_paths_exist(
                 f"{where} does not exist; fix the path (relative paths are taken from the directory "
                 "snakemake runs in)"
             )
+        if kind in FOLDER_KINDS:
+            if not file.is_dir():
+                raise InputError(f"{where} is a file; a {kind} row gives a folder (e.g. the mps_<name>_vrs folder)")
+            continue
         if file.is_dir():
-            raise InputError(f"{where} is a folder, not a file; give the path of the file inside it")
+            raise InputError(f"{where} is a folder, not a file; give the path of the file inside it"
+                             + ("; for an MPS output folder use kind mps" if kind == "gaze_csv" else ""))
         if file.stat().st_size == 0:
             raise InputError(f"{where} is empty (0 bytes): the copy never completed; copy the file again")
 
 
-def session_fields(recordings: pd.DataFrame, session: str) -> dict[str, Any]:
-    """The recordings of one session: {device: {"role", "offset_s", "inputs": {kind: path}}}."""
-    rows = recordings[recordings.session == session]
-    devices: dict[str, Any] = {}
-    for row in rows.itertuples():
-        entry = devices.setdefault(row.device, {"role": row.role, "offset_s": None, "inputs": {}})
-        entry["inputs"][row.kind] = row.path
-        if not is_missing(row.offset_s):
-            entry["offset_s"] = float(row.offset_s)
-    return devices
+def resolve_mps_folders(
+    table: pd.DataFrame, sheet: str | Path, eye_gaze: str, generated_root: str | Path | None = None,
+    generated: Collection[str | Path] = (),
+) -> dict[tuple[str, str], MpsOutputs]:
+    """The files of every ``mps`` row's folder (:func:`egoinstruct.gaze.mps_folder.find_mps_outputs`),
+    by (session, device); a folder without eye gaze stops here, naming the sheet line. A folder
+    under ``generated_root`` is resolved from ``generated`` (what the demo rule will write)."""
+    from egoinstruct.gaze.mps_folder import find_mps_outputs
+
+    root = Path(generated_root).resolve() if generated_root else None
+    made = [Path(os.path.normpath(p)) for p in generated]
+    found = {}
+    for row in table[table.kind == "mps"].itertuples():
+        folder = Path(os.path.normpath(row.path))
+        files = None
+        if root is not None and (folder.resolve() == root or root in folder.resolve().parents):
+            files = [p for p in made if folder in p.parents]
+        try:
+            found[(row.session, row.device)] = find_mps_outputs(folder, eye_gaze, files=files)
+        except InputError as exc:
+            raise InputError(f"{sheet}: line {row.line} ({row.session}/{row.device}, mps): {exc}") from None
+    return found

@@ -4,12 +4,12 @@ Three steps, so that each output changes only when what it describes changes, an
 stops only the stages that need it:
 
 * :func:`probe_device` → ``results/sessions/{session}/probe/{device}.json``: the device's role,
-  sheet offset, its media file's streams (checked to decode to the end) and duration. Audio,
-  sync and frames depend on these only.
+  sheet offset, its recording's streams (any container, chapters joined, each checked to decode
+  to the end), duration and clock facts. Audio, sync and frames depend on these only.
 * :func:`probe_head_inputs` → ``results/sessions/{session}/gaze_probe/{device}.json``: a head
-  camera's MPS eye-gaze CSV (layout, samples, time order — the same checks the gaze stage runs)
-  and camera calibration. The gaze and head-motion stages depend on it, so a bad gaze file stops
-  gaze, not audio.
+  camera's eye gaze — its MPS folder (which files were found and used) or one eye-gaze CSV —
+  with the gaze stage's own checks (layout, samples, time order), and its camera calibration.
+  The gaze and head-motion stages depend on it, so a bad gaze file stops gaze, not audio.
 * :func:`validate_session` → ``results/sessions/{session}/probe.json`` and the validated
   annotations ``annotations.parquet``: all device probes, the reference device and the session's
   extent on the session clock, the checked annotations' summary, and every warning. Every stage
@@ -21,7 +21,6 @@ Any hard problem raises :class:`InputError` before anything is written.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,16 @@ import numpy as np
 import pandas as pd
 
 from egoinstruct.annotations import SEGMENT_COLUMNS, check_segments, read_session_segments
-from egoinstruct.camera import CameraModel
+from egoinstruct.camera import CameraModel, camera_from_vrs
 from egoinstruct.errors import InputError
 from egoinstruct.gaze.mps import read_mps_eye_gaze
+from egoinstruct.gaze.mps_folder import find_mps_outputs
 from egoinstruct.gaze.track import clean_samples
 from egoinstruct.media.probe import check_file, probe_media
 from egoinstruct.settings.gaze import GazeSettings
+from egoinstruct.settings.ingest import MediaSettings
 from egoinstruct.settings.validation import AnnotationChecks
-from egoinstruct.sheet import HEAD_INPUT_KINDS, MEDIA_KINDS, is_missing
+from egoinstruct.sheet import HEAD_INPUT_KINDS, MEDIA_KINDS, expand_media_paths, is_missing
 from egoinstruct.tasks import TASKS
 
 
@@ -62,85 +63,140 @@ def probe_gaze_csv(path: str | Path, max_bad_timestamp_fraction: float) -> dict[
     }
 
 
-def _probe_input(kind: str, path: str, where: str, gaze: GazeSettings | None = None) -> dict[str, Any]:
-    if kind in ("video", "audio"):
-        probe = probe_media(path, where)
-        if kind == "video" and probe["video"] is None:
-            raise InputError(f"{where}: {path} has no video stream; use kind 'audio' for audio-only files")
-        return probe
-    if kind == "gaze_csv":
-        assert gaze is not None, "gaze settings are needed to probe an eye-gaze CSV"
-        try:
-            check_file(path, where)
+def probe_calibration(path: str | Path) -> dict[str, Any]:
+    """Facts of a head camera's calibration: a camera-model JSON, or an Aria VRS to take the
+    factory calibration of its RGB camera from."""
+    from egoinstruct.media.reader import is_vrs
+
+    camera = camera_from_vrs(path) if is_vrs(path) else CameraModel.from_json(path)
+    return {"path": str(path), "source": "vrs" if is_vrs(path) else "json", "model": camera.model,
+            "width": camera.width, "height": camera.height, "rotation_cw": camera.rotation_cw, "device": camera.device}
+
+
+def probe_mps_folder(path: str | Path, gaze: GazeSettings) -> dict[str, Any]:
+    """The files found in an MPS output folder (:func:`egoinstruct.gaze.mps_folder.find_mps_outputs`)
+    and the checks of its eye gaze."""
+    outputs = find_mps_outputs(path, gaze.mps_eye_gaze)
+    return {**outputs.to_dict(), "eye_gaze_probe": probe_gaze_csv(outputs.eye_gaze, gaze.max_bad_timestamp_fraction)}
+
+
+def _probe_head_input(kind: str, path: str, where: str, gaze: GazeSettings) -> dict[str, Any]:
+    try:
+        if kind == "mps":
+            return probe_mps_folder(path, gaze)
+        check_file(path, where)
+        if kind == "gaze_csv":
             return probe_gaze_csv(path, gaze.max_bad_timestamp_fraction)
-        except InputError as exc:
-            raise InputError(f"{where}: {exc}") from exc
-    if kind == "calibration":
-        try:
-            camera = CameraModel.from_json(path)
-        except InputError as exc:
-            raise InputError(f"{where}: {exc}") from exc
-        return {"path": path, "model": camera.model, "width": camera.width, "height": camera.height}
-    if kind == "aria_vrs":
-        if importlib.util.find_spec("projectaria_tools") is None:
-            raise InputError(
-                f"{where}: {path} is an Aria VRS file, which needs projectaria-tools: install the "
-                "optional extra (pip install -r requirements/aria.txt) or export the recording to "
-                "MP4 and list it with kind 'video'"
-            )
-        return {"path": path, "format": "vrs"}
+        if kind == "calibration":
+            return probe_calibration(path)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from exc
     raise InputError(f"{where}: unknown kind {kind!r}")  # the sheet schema prevents this
 
 
 def media_duration_s(probe: dict[str, Any]) -> float | None:
-    """Duration of a probed media file: the longest stream, else the container's."""
-    durations = [
-        s["duration_s"] for s in (probe.get("video"), probe.get("audio")) if s and s.get("duration_s")
-    ]
-    return max(durations) if durations else probe.get("duration_s")
+    """Duration of a probed recording on its device clock (the readers' ``duration_s``)."""
+    return probe.get("duration_s")
 
 
-def probe_device(rows: pd.DataFrame, sheet_path: str = "recordings sheet") -> dict[str, Any]:
-    """Probe one device's media (its sample-sheet rows): role, offset, streams, duration. Its
-    gaze and calibration rows are :func:`probe_head_inputs`' job."""
+def probe_device(rows: pd.DataFrame, sheet_path: str = "recordings sheet",
+                 media: MediaSettings | None = None, reference_role: str | None = None) -> dict[str, Any]:
+    """Probe one device's recording (its media rows, joined as chapters when several, with an
+    export_log when given): role, offset, streams, duration, clock. Its gaze and calibration rows
+    are :func:`probe_head_inputs`' job."""
     first = rows.iloc[0]
     device: dict[str, Any] = {
         "session": first.session,
         "device": first.device,
         "role": first.role,
-        "offset_s": None,
+        "offset_s": next((float(v) for v in rows.offset_s if not is_missing(v)), None),
         "inputs": {},
         "warnings": [],
     }
-    for row in rows.itertuples():
-        if not is_missing(row.offset_s):
-            device["offset_s"] = float(row.offset_s)
-        if row.kind in HEAD_INPUT_KINDS:
-            continue
-        where = f"{sheet_path}: line {row.line} ({row.session}/{row.device}, {row.kind})"
-        device["inputs"][row.kind] = _probe_input(row.kind, row.path, where)
-    media = next(device["inputs"][k] for k in MEDIA_KINDS if k in device["inputs"])
-    device["media_kind"] = next(k for k in MEDIA_KINDS if k in device["inputs"])
-    device["duration_s"] = media_duration_s(media)
-    device["has_audio"] = media.get("audio") is not None
+    media_rows = rows[rows.kind.isin(MEDIA_KINDS)]
+    kind = str(media_rows.kind.iloc[0])
+    lines = ", ".join(map(str, media_rows.line))
+    where = f"{sheet_path}: line{'s' if len(media_rows) > 1 else ''} {lines} ({first.session}/{first.device}, {kind})"
+    paths = expand_media_paths(list(media_rows.path))
+    export = rows.loc[rows.kind == "export_log", "path"]
+    channels = media.aria_mic_channels.to_mapping() if media is not None else None
+    probe = probe_media(paths, where, vrs_channels=channels, export_log=export.iloc[0] if len(export) else None)
+    if kind in ("video", "aria_vrs") and probe["video"] is None:
+        if probe.get("container") == "vrs":
+            raise InputError(
+                f"{where}: {paths[0]} has no RGB camera stream (camera-rgb, 214-1): frames, faces, visual features, "
+                "head motion and gaze need it. Its audio still works: list the file with kind audio to use it "
+                "for speech and sync only, or record with a profile that includes the RGB camera"
+            )
+        raise InputError(f"{where}: {paths[0]} has no video stream; use kind 'audio' for audio-only files")
+    device["inputs"][kind] = probe
+    device["media_kind"] = kind
+    device["media_paths"] = paths
+    device["duration_s"] = media_duration_s(probe)
+    device["has_audio"] = probe.get("audio") is not None
+    is_reference = reference_role is not None and first.role == reference_role
     if not device["has_audio"] and device["offset_s"] is None:
+        if probe.get("container") == "vrs" and not is_reference:
+            raise InputError(
+                f"{where}: {paths[0]} has no microphone stream (mic, 231-1), so its clock cannot be found by audio "
+                "cross-correlation. Give the device's offset to the session clock in the sample sheet's offset_s "
+                "column (t_session = t_device + offset_s, device time 0 = its first RGB frame); its frames, gaze and "
+                "head motion still work"
+            )
         device["warnings"].append(
             f"{first.device} has no audio, so its clock offset cannot be found by audio "
             "cross-correlation; give offset_s for it in the sample sheet"
+            + (" (as the reference device, it is the other devices that then need offset_s)" if is_reference else "")
         )
+    for warning in probe.get("warnings", []):
+        device["warnings"].append(f"{first.device}: {warning}")
     return device
 
 
 def probe_head_inputs(rows: pd.DataFrame, gaze: GazeSettings, sheet_path: str = "recordings sheet") -> dict[str, Any]:
-    """Probe a head camera's eye-gaze CSV and calibration (its sample-sheet rows of those kinds)."""
+    """Probe a head camera's eye gaze (MPS folder or CSV) and calibration (its sample-sheet rows
+    of those kinds)."""
     first = rows.iloc[0]
     inputs = {
-        row.kind: _probe_input(row.kind, row.path, f"{sheet_path}: line {row.line} ({row.session}/{row.device}, "
-                                                   f"{row.kind})", gaze)
+        row.kind: _probe_head_input(row.kind, row.path, f"{sheet_path}: line {row.line} ({row.session}/{row.device}, "
+                                                        f"{row.kind})", gaze)
         for row in rows.itertuples()
         if row.kind in HEAD_INPUT_KINDS
     }
     return {"session": first.session, "device": first.device, "inputs": inputs}
+
+
+# Eye-gaze layouts that only one Aria generation writes (the current Gen 1 layout is also what
+# the Gen 2 on-device exporter writes, so it tells nothing).
+LAYOUT_GENERATION = {"gen1_v1": "gen1", "gen1_v2": "gen1", "gen2": "gen2"}
+
+
+def check_generations(inputs: dict[str, Any], where: str) -> None:
+    """A device's recording, eye gaze and calibration come from one Aria generation: a Gen 2 file
+    where the recording is Gen 1 (or the other way round) belongs to another device."""
+    found: dict[str, str] = {}
+    vrs = inputs.get("aria_vrs") or {}
+    if vrs.get("device", {}).get("generation"):
+        found[f"the recording {vrs['path']}"] = vrs["device"]["generation"]
+    gaze = eye_gaze_probe(inputs)
+    if gaze and gaze.get("layout") in LAYOUT_GENERATION:
+        found[f"the eye gaze {gaze['path']} (layout {gaze['layout']})"] = LAYOUT_GENERATION[gaze["layout"]]
+    calibration = inputs.get("calibration") or {}
+    if str(calibration.get("device") or "").startswith("aria_gen"):
+        found[f"the calibration {calibration['path']}"] = calibration["device"].removeprefix("aria_")
+    if len(set(found.values())) > 1:
+        said = "; ".join(f"{what} is Aria {gen.replace('gen', 'Gen ')}" for what, gen in found.items())
+        raise InputError(
+            f"{where}: {said}. One device's inputs come from one pair of glasses: one of these files belongs to "
+            "another device or recording — fix its row in the sample sheet"
+        )
+
+
+def eye_gaze_probe(inputs: dict[str, Any]) -> dict[str, Any] | None:
+    """The eye-gaze CSV facts of a device's probed inputs (from its MPS folder or its CSV row)."""
+    if "mps" in inputs:
+        return dict(inputs["mps"]["eye_gaze_probe"])
+    return inputs.get("gaze_csv")
 
 
 def validate_session(
@@ -159,6 +215,7 @@ def validate_session(
     devices = {probe["device"]: {**probe, "inputs": dict(probe["inputs"])} for probe in device_probes}
     for head in head_probes:
         devices[head["device"]]["inputs"].update(head["inputs"])
+        check_generations(devices[head["device"]]["inputs"], f"session {session}, device {head['device']}")
     warnings = [w for probe in device_probes for w in probe.get("warnings", [])]
     reference = next(name for name, d in devices.items() if d["role"] == reference_role)
     duration = devices[reference]["duration_s"]
@@ -208,7 +265,7 @@ def inputs_overview(probes: list[dict[str, Any]]) -> pd.DataFrame:
         for name, device in probe["devices"].items():
             media = next((device["inputs"][k] for k in MEDIA_KINDS if k in device["inputs"]), {})
             video, audio = media.get("video") or {}, media.get("audio") or {}
-            gaze = device["inputs"].get("gaze_csv") or {}
+            gaze = eye_gaze_probe(device["inputs"]) or {}
             rows.append(
                 {
                     "session": probe["session"],

@@ -6,15 +6,19 @@ from pathlib import Path
 
 from egoinstruct.codeversion import code_digest
 from egoinstruct.demo import demo_files
+from egoinstruct.gaze.mps_folder import find_mps_trajectory
 from egoinstruct.labels import label_file
 from egoinstruct.settings.workflow import check_against_sheet, load_settings
 from egoinstruct.sheet import (
     HEAD_INPUT_KINDS,
     MEDIA_KINDS,
+    MEDIA_OPTION_KINDS,
     check_paths_exist,
+    expand_media_paths,
     is_missing,
     read_annotation_sheet,
     read_recordings,
+    resolve_mps_folders,
 )
 from egoinstruct.tasks import TASKS, TASK_NAMES, task_sessions
 
@@ -40,6 +44,9 @@ _generated = DEMO_ROOT if DEMO.enabled else None
 _demo_files = demo_files(SESSIONS, DEMO_ROOT) if DEMO.enabled else []
 check_paths_exist(RECORDINGS, SETTINGS.recordings, _generated, _demo_files)
 check_paths_exist(ANNOTATIONS, SETTINGS.annotations, _generated, _demo_files)
+# Every MPS folder's eye gaze, trajectory and calibration, found once (a folder without eye gaze
+# stops here with its sheet line).
+MPS_FOLDERS = resolve_mps_folders(RECORDINGS, SETTINGS.recordings, SETTINGS.gaze.mps_eye_gaze, _generated, _demo_files)
 _unknown = sorted(set(ANNOTATIONS.session) - set(SESSIONS))
 if _unknown:
     raise ValueError(
@@ -89,9 +96,33 @@ def device_rows(session, device, kinds=None):
 
 
 def device_head_inputs(session, device):
-    """The device's eye-gaze CSV and calibration files (probed by probe_head)."""
+    """The device's MPS folder or eye-gaze CSV and its calibration (probed by probe_head): for an
+    MPS folder, the files in it the stages use (so editing them reruns what reads them)."""
     rows = _device_table(session, device)
-    return rows.loc[rows.kind.isin(HEAD_INPUT_KINDS), "path"].tolist()
+    paths = rows.loc[rows.kind.isin(["gaze_csv", "calibration"]), "path"].tolist()
+    mps = device_mps(session, device)
+    return paths + ([str(mps.eye_gaze)] if mps is not None else [])
+
+
+def device_mps(session, device):
+    """The files of the device's MPS output folder (egoinstruct.gaze.mps_folder.MpsOutputs), or
+    None without an mps row. An MPS folder without eye gaze stops `snakemake -n` here."""
+    return MPS_FOLDERS.get((session, device))
+
+
+def device_gaze_csv(session, device):
+    """The device's MPS eye-gaze CSV: from its MPS folder, or its gaze_csv row (None without)."""
+    mps = device_mps(session, device)
+    return str(mps.eye_gaze) if mps is not None else device_input(session, device, "gaze_csv")
+
+
+def device_trajectory(session, device):
+    """[the MPS SLAM trajectory of the device] (its MPS folder's slam/ or trajectory/, or beside
+    its eye-gaze CSV), or []."""
+    mps = device_mps(session, device)
+    if mps is not None:
+        return [str(mps.trajectory)] if mps.trajectory is not None else []
+    return find_mps_trajectory(device_input(session, device, "gaze_csv"))
 
 
 def head_input_devices(session):
@@ -110,9 +141,17 @@ def device_roles(session):
 
 
 def device_media(session, device):
-    """The device's media file (video, aria_vrs or audio)."""
+    """The device's media files in order: its aria_vrs file, or its video (audio) chapters, globs
+    expanded (egoinstruct.sheet.expand_media_paths). Every stage opens them with
+    egoinstruct.media.reader.open_recording, whatever the container."""
     rows = _device_table(session, device)
-    return rows.loc[rows.kind.isin(MEDIA_KINDS), "path"].iloc[0]
+    return expand_media_paths(rows.loc[rows.kind.isin(MEDIA_KINDS), "path"].tolist())
+
+
+def device_export_log(session, device):
+    """[the log folder of the device's vrs_to_mp4 export] or []: it places the export's audio."""
+    path = device_input(session, device, "export_log")
+    return [path] if path else []
 
 
 def device_sheet_offset(session, device):
@@ -135,14 +174,15 @@ def head_devices(session):
 
 
 def gaze_devices(session):
-    """Head-worn devices that have an MPS eye-gaze CSV."""
-    rows = RECORDINGS[(RECORDINGS.session == session) & (RECORDINGS.kind == "gaze_csv")]
+    """Head-worn devices that have MPS eye gaze (an MPS folder or an eye-gaze CSV)."""
+    rows = RECORDINGS[(RECORDINGS.session == session) & RECORDINGS.kind.isin(["gaze_csv", "mps"])]
     return list(dict.fromkeys(rows.device))
 
 
 def video_devices(session):
-    """Devices of a session that have a video (frames are made for these)."""
-    rows = RECORDINGS[(RECORDINGS.session == session) & (RECORDINGS.kind == "video")]
+    """Devices of a session that have a video, as MP4 (chapters) or raw Aria VRS (frames are
+    made for these)."""
+    rows = RECORDINGS[(RECORDINGS.session == session) & RECORDINGS.kind.isin(["video", "aria_vrs"])]
     return list(dict.fromkeys(rows.device))
 
 

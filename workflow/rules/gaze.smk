@@ -1,8 +1,6 @@
 # Gaze tracks, gaze targets, head motion and visual features on the session clock.
 # One job per session and device, so a changed input reruns only its own jobs; the logic is in
 # egoinstruct.gaze and egoinstruct.visual.
-from egoinstruct.visual.motion import find_mps_trajectory
-
 GAZE = SETTINGS.gaze
 FEATURES = SETTINGS.features
 HEAD_MOTION = SETTINGS.head_motion
@@ -12,13 +10,10 @@ GAZE_DEBUG = SETTINGS.gaze_debug
 head_video_devices = lambda s: [d for d in head_devices(s) if d in video_devices(s)]
 feature_devices = lambda s: [d for d in video_devices(s) if device_role(s, d) in FEATURES.roles]
 debug_sessions = lambda: [s for s in (GAZE_DEBUG.sessions or SESSIONS[:1]) if s in SESSIONS]
-gaze_trajectory = lambda wc: (
-    find_mps_trajectory(device_input(wc.session, wc.device, "gaze_csv"))
-    if HEAD_MOTION.method != "video"
-    else []
-)
+gaze_trajectory = lambda wc: device_trajectory(wc.session, wc.device) if HEAD_MOTION.method != "video" else []
 # The inputs a head camera's camera model may come from (egoinstruct.gaze.stage.device_camera):
-# the Aria VRS, a calibration JSON, else gaze.camera from the config.
+# the raw Aria VRS, a calibration row (JSON, or the VRS an MP4 was exported from), else
+# gaze.camera from the config.
 camera_inputs = lambda wc: {
     "calibration": device_input(wc.session, wc.device, "calibration") or [],
     "vrs": [r["path"] for r in device_rows(wc.session, wc.device) if r["kind"] == "aria_vrs"],
@@ -72,7 +67,7 @@ rule gaze:
     input:
         unpack(device_clock_inputs),
         unpack(camera_inputs),
-        csv=lambda wc: device_input(wc.session, wc.device, "gaze_csv"),
+        csv=lambda wc: device_gaze_csv(wc.session, wc.device),
         probe=device_probe,
         # validation of the gaze CSV and calibration passed (the gaze stage never runs on a file it rejects)
         head_probe="results/sessions/{session}/gaze_probe/{device}.json",
@@ -112,10 +107,8 @@ rule head_motion:
             else []
         ),
         trajectory=gaze_trajectory,
-        # only to date the trajectory when the video has no clock tag (gaze.clock_start)
-        gaze_csv=lambda wc: (
-            [device_input(wc.session, wc.device, "gaze_csv")] if gaze_trajectory(wc) else []
-        ),
+        # only to date the trajectory when the recording does not state its clock (gaze.clock_start)
+        gaze_csv=lambda wc: [device_gaze_csv(wc.session, wc.device)] if gaze_trajectory(wc) else [],
     output:
         "results/sessions/{session}/head_motion/{device}.parquet",
     params:

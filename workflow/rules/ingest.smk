@@ -21,12 +21,14 @@ rule device_audio:
     # session audio need it.
     input:
         media=lambda wc: device_media(wc.session, wc.device),
+        export_log=lambda wc: device_export_log(wc.session, wc.device),
         probe=device_probe,
     output:
         wav=temp("results/sessions/{session}/audio_device/{device}.wav"),
         meta="results/sessions/{session}/audio_device/{device}.json",
     params:
         code=SCRIPT_CODE("device_audio.py"),
+        media=SETTINGS.media.to_mapping(),
     log:
         "logs/device_audio/{session}/{device}.log",
     benchmark:

@@ -11,13 +11,17 @@ TARGETS.append(
 
 
 rule probe_device:
+    # The device's recording (any container; chapters joined) and a vrs_to_mp4 export's log.
     input:
-        lambda wc: device_media(wc.session, wc.device),
+        media=lambda wc: device_media(wc.session, wc.device),
+        export_log=lambda wc: device_export_log(wc.session, wc.device),
     output:
         "results/sessions/{session}/probe/{device}.json",
     params:
         code=SCRIPT_CODE("probe_device.py"),
-        rows=lambda wc: device_rows(wc.session, wc.device, kinds=MEDIA_KINDS),
+        rows=lambda wc: device_rows(wc.session, wc.device, kinds=[*MEDIA_KINDS, *MEDIA_OPTION_KINDS]),
+        media=SETTINGS.media.to_mapping(),
+        reference_role=SETTINGS.reference_role,
         recordings_sheet=SETTINGS.recordings,
     log:
         "logs/probe_device/{session}/{device}.log",
@@ -32,7 +36,7 @@ rule probe_device:
 
 
 rule probe_head:
-    # A head camera's MPS eye-gaze CSV and calibration JSON: the gaze stage's own checks.
+    # A head camera's MPS folder (or eye-gaze CSV) and calibration: the gaze stage's own checks.
     input:
         lambda wc: device_head_inputs(wc.session, wc.device),
     output:

@@ -6,6 +6,7 @@ from egoinstruct.clock import DeviceClock
 from egoinstruct.gaze.faces import detect_faces
 from egoinstruct.gaze.parquet import write_frame
 from egoinstruct.logutil import rule_logging
+from egoinstruct.media.reader import input_paths
 from egoinstruct.settings.gaze import FaceSettings
 from egoinstruct.tables import FACES_SCHEMA
 
@@ -14,8 +15,8 @@ sm = snakemake  # noqa: F821 - injected by Snakemake
 with rule_logging(sm.log[0]):
     clock = DeviceClock.read(sm.input.sync, sm.wildcards.device)
     settings = FaceSettings.from_mapping(sm.params.settings)
-    faces = detect_faces(sm.input.video, clock, settings, sm.threads)
+    faces = detect_faces(input_paths(sm.input.video), clock, settings, sm.threads)
     write_frame(faces, FACES_SCHEMA, sm.output[0], {
-        "source": sm.input.video, **clock.metadata(), "detector": settings.detector,
+        "source": ", ".join(input_paths(sm.input.video)), **clock.metadata(), "detector": settings.detector,
         "settings": json.dumps(settings.to_mapping()), "session": sm.wildcards.session, "device": sm.wildcards.device,
     })

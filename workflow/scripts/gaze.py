@@ -5,24 +5,28 @@ import json
 
 from egoinstruct.clock import DeviceClock
 from egoinstruct.gaze.parquet import write_frame
-from egoinstruct.gaze.stage import device_camera, optional_input, run_gaze, video_facts
+from egoinstruct.gaze.stage import device_camera, optional_input, run_gaze
 from egoinstruct.logutil import rule_logging
+from egoinstruct.media.reader import RecordingFacts
 from egoinstruct.settings.gaze import GazeSettings
 from egoinstruct.tables import GAZE_SCHEMA, GAZE_WINDOWS_SCHEMA, read_table
+from egoinstruct.validate import check_generations
 
 sm = snakemake  # noqa: F821 - injected by Snakemake
 
 with rule_logging(sm.log[0]) as log:
     probe = json.loads(open(sm.input.probe).read())
+    where = f"{sm.params.recordings_sheet}: session {sm.wildcards.session}, device {sm.wildcards.device}"
+    # the recording, its eye gaze and its calibration must come from one pair of glasses
+    check_generations({**probe["inputs"], **json.loads(open(sm.input.head_probe).read())["inputs"]}, where)
     clock = DeviceClock.read(sm.input.sync, sm.wildcards.device)
     settings = GazeSettings.from_mapping(sm.params.settings)
-    _, video_size, _ = video_facts(probe)
     camera, camera_source = device_camera(
-        video_size,
+        RecordingFacts.from_probe(probe),
         calibration=optional_input(sm.input.calibration),
         vrs=optional_input(sm.input.vrs),
         configured=settings.camera,
-        where=f"{sm.params.recordings_sheet}: session {sm.wildcards.session}, device {sm.wildcards.device}",
+        where=where,
     )
     assert camera is not None  # required: device_camera raises without one
     log.info("camera model from %s: %s %dx%d", camera_source, camera.model, camera.width, camera.height)

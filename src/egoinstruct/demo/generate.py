@@ -65,16 +65,20 @@ log = logging.getLogger(__name__)
 _WORKFLOW_KEYS = ("enabled", "root")
 
 
-# (device, role, kinds of sample-sheet rows it contributes)
+# (device, role, kinds of sample-sheet rows it contributes). Each Aria device's eye gaze lies in
+# an MPS folder as MPS delivers it (<device>/mps/eye_gaze/general_eye_gaze.csv); the instructor's
+# is listed as that folder (kind mps), the learner's as the CSV itself, so both ways are run.
 DEVICES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("instructor_aria", "instructor", ("video", "gaze_csv", "calibration")),
+    ("instructor_aria", "instructor", ("video", "mps", "calibration")),
     ("learner_aria", "learner", ("video", "gaze_csv", "calibration")),
     ("exo_gopro", "exo", ("video",)),
 )
 HEAD_DEVICES = ("instructor_aria", "learner_aria")
 REFERENCE_DEVICE = "instructor_aria"
 PROCEDURES = ("block_assembly", "paper_folding")
-GAZE_LAYOUTS = ("gen1_old", "gen1_new", "gen2")
+# MPS eye-gaze layouts the head cameras rotate through (egoinstruct.gaze.mps): the old Gen 1 model
+# with session_uid, the current Gen 1 model (per-eye yaw, no combined yaw) and Gen 2.
+GAZE_LAYOUTS = ("gen1_v2", "gen1_v3", "gen2")
 START_RANGE_S = (0.3, 3.0)  # each device starts recording this long after world time 0
 EYE_X_M = 0.0325  # left eye at +x, right eye at -x in the CPF
 GAZE_DROP_RATE = 0.015
@@ -117,7 +121,7 @@ def session_files(session: str, root: Path, with_eaf: bool) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for device, _role, kinds in DEVICES:
         files[f"video_{device}"] = base / f"{device}.mp4"
-        if "gaze_csv" in kinds:
+        if "gaze_csv" in kinds or "mps" in kinds:
             files[f"gaze_{device}"] = base / device / "mps" / "eye_gaze" / "general_eye_gaze.csv"
         if "calibration" in kinds:
             files[f"calibration_{device}"] = base / device / "calibration.json"
@@ -146,10 +150,11 @@ def demo_sheets(sessions: list[str], root: Path) -> tuple[pd.DataFrame, pd.DataF
     for index, session in enumerate(sessions):
         files = session_files(session, Path(root), with_eaf=index == 0)
         for device, role, kinds in DEVICES:
-            key = {
-                "video": f"video_{device}",
-                "gaze_csv": f"gaze_{device}",
-                "calibration": f"calibration_{device}",
+            paths = {
+                "video": files[f"video_{device}"],
+                "gaze_csv": files.get(f"gaze_{device}"),
+                "mps": files[f"gaze_{device}"].parent.parent if f"gaze_{device}" in files else None,
+                "calibration": files.get(f"calibration_{device}"),
             }
             for kind in kinds:
                 recordings.append(
@@ -158,7 +163,7 @@ def demo_sheets(sessions: list[str], root: Path) -> tuple[pd.DataFrame, pd.DataF
                         "device": device,
                         "role": role,
                         "kind": kind,
-                        "path": str(files[key[kind]]),
+                        "path": str(paths[kind]),
                     }
                 )
         ann = files["annotations_eaf"] if index == 0 else files["annotations"]
@@ -395,16 +400,17 @@ def _write_gaze(
     yaw, pitch = camera.gaze_for_pixel(np.stack([u, v], axis=1), depth)
     point = gaze_point_cpf(yaw, pitch, depth)
     X, Y, Z = point[:, 0], point[:, 1], point[:, 2]
-    # per-eye rays from eyes at x = ±EYE_X_M meet at the gazed point, so vergence gives depth
+    # per-eye rays from eyes at x = ±EYE_X_M meet at the gazed point, so vergence gives depth (and,
+    # for gen1_v3, which has no combined yaw, the reader derives the yaw from them)
     table = pd.DataFrame(
         {
             "tracking_timestamp_us": timing.clock_start_us
             + np.round(t_device * 1e6).astype(np.int64),
             "yaw_rad": yaw,
             "pitch_rad": pitch,
-            "depth_m": depth
-            if timing.gaze_layout == "gen1_new"
-            else np.nan,  # gen1_old: empty, like real files
+            # gen1_v3 has depth_m (MPS caps it at 4 m; the demo's depths stay below); gen1_v2 leaves
+            # it empty like real files; gen2 has no such column
+            "depth_m": depth if timing.gaze_layout == "gen1_v3" else np.nan,
             "left_yaw_rad": np.arctan((X - EYE_X_M) / Z),
             "right_yaw_rad": np.arctan((X + EYE_X_M) / Z),
             "left_pitch_rad": np.arctan(Y / Z),

@@ -34,7 +34,8 @@ import pandas as pd
 
 from egoinstruct.clock import DeviceClock
 from egoinstruct.errors import InputError, MissingModelError
-from egoinstruct.frames import session_frames
+from egoinstruct.frames import MediaSource, session_frames
+from egoinstruct.media.reader import MediaReader, open_recording
 from egoinstruct.settings.gaze import FaceSettings
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def partner_box(boxes: np.ndarray) -> np.ndarray:
 
 
 def detect_faces(
-    video: str | Path,
+    video: MediaSource,
     clock: DeviceClock,
     settings: FaceSettings,
     threads: int = 1,
@@ -161,7 +162,8 @@ def detect_faces(
     rows: dict[str, list] = {k: [] for k in (
         "t", "frame_index", "source_time_s", "width", "height", "n_faces", "boxes",
         "face_x0", "face_y0", "face_x1", "face_y1")}
-    for i, chosen in enumerate(session_frames(video, clock, settings.fps, threads)):
+    reader = video if isinstance(video, MediaReader) else open_recording(video)
+    for i, chosen in enumerate(session_frames(reader, clock, settings.fps, threads)):
         image = chosen.image()
         boxes = detect_scaled(detector, image, settings.max_width)
         partner = partner_box(boxes)
@@ -175,11 +177,11 @@ def detect_faces(
         for name, value in zip(("face_x0", "face_y0", "face_x1", "face_y1"), partner, strict=True):
             rows[name].append(float(value))
         if (i + 1) % 1000 == 0:
-            log.info("%s: %d frames, session time %.0f / %.0f s", Path(video).name, i + 1, chosen.t,
+            log.info("%s: %d frames, session time %.0f / %.0f s", reader.name, i + 1, chosen.t,
                      clock.session_duration_s)
     if not rows["t"]:
-        raise clock.no_overlap(video)
+        raise clock.no_overlap(reader.name)
     table = pd.DataFrame(rows)
-    log.info("%s: %d frames, a face in %.1f%% (detector %s)", video, len(table),
+    log.info("%s: %d frames, a face in %.1f%% (detector %s)", reader.name, len(table),
              100.0 * float((table.n_faces > 0).mean()), detector.name)
     return table

@@ -5,12 +5,14 @@ session clock, in the camera's pixels, with I-VT events and targets) and its win
 
 Camera model, first that is available (recorded in the table's metadata as ``camera_source``):
 
-1. ``vrs``: the device calibration in the Aria VRS file (media kind ``aria_vrs``), through the
-   optional ``projectaria-tools``;
-2. ``calibration``: the device's ``calibration`` JSON from the sample sheet;
+1. ``vrs``: the factory calibration in the device's raw Aria recording (media kind ``aria_vrs``);
+2. ``calibration``: the device's ``calibration`` row: a camera-model JSON, or the Aria VRS the
+   device's MP4 was exported from (its factory calibration);
 3. ``config``: ``gaze.camera`` in the config (one camera model for every head device);
-otherwise an :class:`InputError` that lists the three ways to give one. A model whose image size
-differs from the video's (a downscaled export) is rescaled to it (:meth:`CameraModel.scaled`).
+otherwise an :class:`InputError` that lists the ways to give one. For a vrs_to_mp4 export of an
+Aria Gen 1 recording the model is turned 90° clockwise as the exporter turned the frames
+(:meth:`CameraModel.rotated_cw`); a model whose image size differs from the video's (a
+downscaled export) is rescaled to it (:meth:`CameraModel.scaled`).
 """
 
 from __future__ import annotations
@@ -26,40 +28,35 @@ import pandas as pd
 
 from egoinstruct.camera import CameraModel, camera_from_vrs
 from egoinstruct.clock import DeviceClock
-from egoinstruct.errors import InputError, MissingModelError
+from egoinstruct.errors import InputError
 from egoinstruct.gaze.ivt import classify
 from egoinstruct.gaze.mps import read_mps_eye_gaze
 from egoinstruct.gaze.target import label_targets, target_windows
 from egoinstruct.gaze.track import build_track
+from egoinstruct.media.reader import RecordingFacts, is_vrs
 from egoinstruct.settings.gaze import GazeSettings
 
 log = logging.getLogger(__name__)
 
 
 def device_camera(
-    video_size: tuple[int, int] | None,
+    recording: RecordingFacts,
     calibration: str | Path | None = None,
     vrs: str | Path | None = None,
     configured: dict[str, Any] | None = None,
     where: str = "",
     required: bool = True,
 ) -> tuple[CameraModel | None, str]:
-    """The device's camera model and its source (see the module docstring). Gaze needs one
-    (``required``: an :class:`InputError` otherwise); head motion can do without (None, "")."""
+    """The device's camera model and its source (see the module docstring), turned and scaled to
+    the device's video. Gaze needs one (``required``: an :class:`InputError` otherwise); head
+    motion can do without (None, "")."""
     camera: CameraModel | None = None
     source = ""
     if vrs:
-        try:
-            camera, source = camera_from_vrs(vrs), "vrs"
-        except MissingModelError as exc:
-            if not (calibration or configured):
-                if not required:
-                    log.warning("%s; head motion in image pixels only", exc)
-                    return None, ""
-                raise
-            log.warning("%s; using the next camera model instead", exc)
+        camera, source = camera_from_vrs(vrs), "vrs"
     if camera is None and calibration:
-        camera, source = CameraModel.from_json(calibration), "calibration"
+        camera = camera_from_vrs(calibration) if is_vrs(calibration) else CameraModel.from_json(calibration)
+        source = "calibration"
     if camera is None and configured:
         camera, source = CameraModel.from_dict(configured, "config gaze.camera"), "config"
     if camera is None and not required:
@@ -67,22 +64,19 @@ def device_camera(
     if camera is None:
         raise InputError(
             f"{where}: no camera model to project the eye gaze into the video; add a row of kind "
-            "calibration (camera model JSON, docs/data_contracts.md) for the device to the sample "
-            "sheet, give the Aria VRS file with projectaria-tools installed, or set gaze.camera"
+            "calibration for the device to the sample sheet (a camera model JSON, docs/data_contracts.md, or the "
+            "Aria recording's VRS file), give the recording as kind aria_vrs, or set gaze.camera"
         )
-    if video_size is not None and (camera.width, camera.height) != tuple(video_size):
+    if recording.exported and camera.device == "aria_gen1" and camera.rotation_cw == 0:
+        # projectaria-tools' vrs_to_mp4 turns Gen 1 frames upright; the factory calibration is the sensor's.
+        log.info("%s: the video is a vrs_to_mp4 export of an Aria Gen 1 recording: its frames are the sensor's "
+                 "turned 90° clockwise, and so is the camera model", where)
+        camera = camera.rotated_cw(90)
+    if recording.size is not None and (camera.width, camera.height) != tuple(recording.size):
         log.warning("%s: camera model is %dx%d, the video %dx%d; rescaling the model", where,
-                    camera.width, camera.height, *video_size)
-        camera = camera.scaled(*video_size)
+                    camera.width, camera.height, *recording.size)
+        camera = camera.scaled(*recording.size)
     return camera, source
-
-
-def video_facts(probe: dict[str, Any]) -> tuple[dict[str, Any], tuple[int, int] | None, float]:
-    """Container tags, frame size and recording duration (s) of a device probe."""
-    media = probe.get("inputs", {}).get("video") or probe.get("inputs", {}).get("aria_vrs") or {}
-    stream = media.get("video") or {}
-    size = (int(stream["width"]), int(stream["height"])) if stream.get("width") else None
-    return dict(media.get("tags") or {}), size, float(probe["duration_s"])
 
 
 @dataclass
@@ -103,9 +97,8 @@ def run_gaze(
 ) -> GazeResult:
     """The gaze table and windows of one device (see the module docstrings of the parts)."""
     gaze = read_mps_eye_gaze(gaze_csv)
-    tags, _, video_duration = video_facts(probe)
-    track = build_track(gaze.table, gaze.layout, gaze_csv, camera=camera, video_tags=tags, clock=clock,
-                        video_duration_s=video_duration, settings=settings)
+    track = build_track(gaze.table, gaze.layout, gaze_csv, camera=camera, recording=RecordingFacts.from_probe(probe),
+                        clock=clock, settings=settings)
     table = track.table
     events = classify(table["t"].to_numpy(), table["yaw_rad"].to_numpy(), table["pitch_rad"].to_numpy(), settings.ivt)
     table["velocity_deg_s"] = events.velocity_deg_s

@@ -12,10 +12,12 @@ Job: turn one MPS eye-gaze CSV (any layout, :mod:`egoinstruct.gaze.mps`) into a 
    device capture clock; device time (s since the first video frame) is
    ``(ts − device_clock_start_us) / 1e6`` and session time
    ``offset_s + t_device · (1 + drift_ppm·1e-6)`` with the sync stage's offset and drift.
-   ``device_clock_start_us`` comes from the video's container tag of that name (``tag``) or,
-   for videos without it, is taken to be the first gaze sample (``first_sample``: right to
-   within a frame or so for an MP4 exported from the same Aria recording, which starts the eye
-   tracker with the RGB camera; logged as a warning). ``auto`` uses the tag when present.
+   ``device_clock_start_us`` is what the recording states (``tag`` mode: a raw VRS, a
+   vrs_to_mp4 export's per-frame timestamps, or the MP4 container tag of that name; the reader
+   says which, :mod:`egoinstruct.media.reader`) or, for videos that state nothing, is taken to
+   be the first gaze sample (``first_sample``: right to within a frame or so for an MP4 of the
+   same Aria recording, which starts the eye tracker with the RGB camera; logged as a warning).
+   ``auto`` uses what the recording states when it states it.
 3. **Overlap** (:func:`check_overlap`): a gaze file whose samples do not fall inside the
    device's video on the session clock is an :class:`InputError` naming both spans.
 4. **Depth** (:func:`gaze_depth`), per sample, first that is available and inside
@@ -36,7 +38,6 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,12 +45,12 @@ import pandas as pd
 from egoinstruct.camera import CameraModel, vergence_distance
 from egoinstruct.clock import DeviceClock, Span
 from egoinstruct.errors import InputError
+from egoinstruct.media.reader import CLOCK_TAG, RecordingFacts
 from egoinstruct.settings.gaze import GazeSettings
 
 log = logging.getLogger(__name__)
 
 CLOCK_START_MODES = ("auto", "tag", "first_sample")
-CLOCK_TAG = "device_clock_start_us"
 
 
 @dataclass
@@ -116,32 +117,31 @@ def clean_samples(
 
 
 def device_clock_start_us(
-    video_tags: dict[str, Any] | None, first_sample_us: int, mode: str, source: str | Path = "video"
+    stated_us: int | None, stated_source: str | None, first_sample_us: int, mode: str, source: str | Path = "video"
 ) -> tuple[int, str]:
-    """The device capture time (µs) of the video's first frame, and where it came from
-    (``tag`` or ``first_sample``). See the module docstring for the modes."""
+    """The device capture time (µs) of the recording's first frame, and where it came from.
+
+    ``stated_us`` is what the recording itself says (``stated_source``: ``vrs`` for a raw Aria
+    recording, ``export`` for a vrs_to_mp4 export's frame timestamps, ``tag`` for the MP4 tag
+    ``device_clock_start_us``; see :mod:`egoinstruct.media.reader`), None when it says nothing.
+    See the module docstring for the modes."""
     if mode not in CLOCK_START_MODES:
         raise InputError(f"gaze.clock_start = {mode!r}; expected one of {', '.join(CLOCK_START_MODES)}")
-    raw = (video_tags or {}).get(CLOCK_TAG)
-    if mode in ("auto", "tag") and raw is not None:
-        try:
-            return int(str(raw).strip()), "tag"
-        except ValueError as exc:
-            raise InputError(
-                f"{source}: container tag {CLOCK_TAG}={raw!r} is not an integer (µs of the device "
-                "capture clock at the first frame); fix the tag or set gaze.clock_start: first_sample"
-            ) from exc
+    if mode in ("auto", "tag") and stated_us is not None:
+        return int(stated_us), stated_source or "tag"
     if mode == "tag":
         raise InputError(
-            f"{source}: the video has no container tag {CLOCK_TAG} (the device capture time of its "
-            "first frame, µs), which gaze.clock_start: tag requires to put the eye-gaze timestamps "
-            "on the video's clock; add the tag (ffmpeg -metadata device_clock_start_us=...) or set "
+            f"{source}: the recording does not state the device capture time of its first frame (a raw Aria VRS "
+            f"does, as does a vrs_to_mp4 export or an MP4 with the container tag {CLOCK_TAG}), which "
+            "gaze.clock_start: tag requires to put the eye-gaze timestamps on the video's clock; give the VRS or "
+            "the export as vrs_to_mp4 wrote it, add the tag (ffmpeg -metadata device_clock_start_us=...), or set "
             "gaze.clock_start: first_sample (assumes gaze starts with the video) or auto"
         )
     log.warning(
-        "%s: no %s tag; assuming the first eye-gaze sample (%d µs) is the video's first frame "
-        "(gaze.clock_start: %s). Right for MP4 and MPS output of the same Aria recording to "
-        "within about a frame; otherwise add the tag.", source, CLOCK_TAG, first_sample_us, mode,
+        "%s: the recording does not state its device clock; assuming the first eye-gaze sample (%d µs) is the "
+        "video's first frame (gaze.clock_start: %s). Right for an MP4 and MPS output of the same Aria recording "
+        "to within about a frame; give the VRS, the vrs_to_mp4 export as written, or the %s tag to be exact.",
+        source, first_sample_us, mode, CLOCK_TAG,
     )
     return int(first_sample_us), "first_sample"
 
@@ -300,19 +300,19 @@ def build_track(
     layout: str,
     source: str | Path,
     camera: CameraModel,
-    video_tags: dict[str, Any] | None,
+    recording: RecordingFacts,
     clock: DeviceClock,
     *,
-    video_duration_s: float,
     settings: GazeSettings,
 ) -> GazeTrack:
     """Clean, clock, depth, resample and project one device's canonical gaze table."""
     clean, report = clean_samples(samples, source, settings.max_bad_timestamp_fraction)
     log.info("%s: %s", source, report.summary())
     ts = clean["tracking_timestamp_us"].to_numpy(np.int64)
-    start_us, clock_source = device_clock_start_us(video_tags, int(ts[0]), settings.clock_start, source)
+    start_us, clock_source = device_clock_start_us(recording.clock_start_us, recording.clock_source, int(ts[0]),
+                                                   settings.clock_start, source)
     t = clock.from_capture_us(ts, start_us)
-    video = clock.recording(video_duration_s)
+    video = clock.recording(recording.duration_s)
     check_overlap(t, video, clock.session, source, clock_source)
     # Rows for the whole of the device's video inside the session (as the frames stage has),
     # so a stretch without gaze shows up as gap rows rather than as missing rows.

@@ -1,84 +1,36 @@
-"""Decode a recording's audio to 16 kHz mono float32 on the device clock, and write WAVs.
+"""A recording's audio as 16 kHz mono float32 on the device clock, and WAV files.
 
-Device clock: t = 0 is the first video frame of the file (for audio-only files, the first audio
-sample). Audio streams often start slightly before or after the first frame (encoder priming,
+Device clock: t = 0 is the first video frame of the recording (for audio-only files, the first
+audio sample). Audio often starts slightly before or after the first frame (encoder priming,
 camera start-up); :func:`decode_audio` pads or trims so that sample 0 is exactly device time 0.
-Decoding and resampling are done by PyAV (FFmpeg's libswresample), streamed frame by frame.
+Decoding is the container reader's (:mod:`egoinstruct.media.reader`); resampling is PyAV's
+(FFmpeg's libswresample), streamed.
 """
 
 from __future__ import annotations
 
 import wave
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
-import av
 import numpy as np
 
 from egoinstruct.clock import DeviceClock
 from egoinstruct.errors import InputError
 from egoinstruct.io import atomic_path
-from egoinstruct.media.probe import open_media
+from egoinstruct.media.reader import DecodedAudio, MediaReader, open_recording
+
+__all__ = ["SAMPLE_RATE_HZ", "DecodedAudio", "decode_audio", "place_on_session_clock", "read_wav", "write_wav"]
 
 SAMPLE_RATE_HZ = 16_000
 
 
-@dataclass
-class DecodedAudio:
-    """Mono samples on the device clock plus what the original stream looked like."""
-
-    samples: np.ndarray  # float32, [-1, 1], sample 0 at device time 0
-    sample_rate_hz: int
-    original_rate_hz: int
-    original_channels: int
-    original_layout: str | None
-    original_codec: str
-    audio_start_s: float  # where the audio stream began on the device clock (before padding)
-
-
-def decode_audio(path: str | Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> DecodedAudio | None:
-    """Decode the first audio stream of ``path``; ``None`` when the file has no audio stream."""
-    path = Path(path)
-    with open_media(path) as container:
-        if not container.streams.audio:
-            return None
-        stream = container.streams.audio[0]
-        ctx = stream.codec_context
-        video_start = 0.0
-        if container.streams.video:
-            vs = container.streams.video[0]
-            if vs.start_time is not None:
-                video_start = float(vs.start_time * vs.time_base)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate_hz)
-        chunks: list[np.ndarray] = []
-        first_time: float | None = None
-        try:
-            for frame in container.decode(stream):
-                if first_time is None and frame.time is not None:
-                    first_time = float(frame.time)
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
-        except av.error.FFmpegError as exc:
-            raise InputError(f"{path}: audio stream cannot be decoded ({exc}); the file is corrupt or truncated") from exc
-        samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-        audio_start = (first_time if first_time is not None else 0.0) - video_start
-        # Put sample 0 at device time 0: pad with silence if audio starts late, trim if early.
-        shift = int(round(audio_start * sample_rate_hz))
-        if shift > 0:
-            samples = np.concatenate([np.zeros(shift, np.float32), samples])
-        elif shift < 0:
-            samples = samples[-shift:]
-        return DecodedAudio(
-            samples=samples,
-            sample_rate_hz=sample_rate_hz,
-            original_rate_hz=ctx.sample_rate,
-            original_channels=ctx.channels,
-            original_layout=ctx.layout.name if ctx.layout else None,
-            original_codec=ctx.name,
-            audio_start_s=audio_start,
-        )
+def decode_audio(media: str | Path | Sequence[str | Path] | MediaReader,
+                 sample_rate_hz: int = SAMPLE_RATE_HZ) -> DecodedAudio | None:
+    """The device audio of ``media`` (a path, chapters, or an open reader), 16 kHz mono by
+    default, sample 0 at device time 0; ``None`` when the recording has no audio."""
+    reader = media if isinstance(media, MediaReader) else open_recording(media)
+    return reader.audio(sample_rate_hz)
 
 
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:

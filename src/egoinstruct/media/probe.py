@@ -1,6 +1,7 @@
-"""Probe media files with PyAV: duration, streams, fps, sample rate, container tags.
+"""Probe a device's media (:func:`probe_media`, through :mod:`egoinstruct.media.reader`) and the
+checks every container reader shares.
 
-PyAV links its own FFmpeg libraries, so probing needs no ``ffprobe`` binary (the imageio-ffmpeg
+For files FFmpeg reads, PyAV links its own FFmpeg libraries, so probing needs no ``ffprobe`` binary (the imageio-ffmpeg
 build ships none). What the later stages need is checked here, where it is cheap: the file opens,
 the first video frame decodes, and every stream decodes to within a second of the end its header
 states (seek there, decode the rest) — an MP4 cut short after its index (``moov`` at the front)
@@ -65,9 +66,9 @@ def _decodes_to_end(path: Path, kind: str, duration_s: float) -> float | None:
         return last
 
 
-def check_whole(path: Path, result: dict[str, Any], where: str = "") -> None:
+def check_streams_whole(path: Path, result: dict[str, Any], where: str = "") -> None:
     """Every stream decodes to within :data:`END_TOLERANCE_S` of its stated end (see the module
-    docstring)."""
+    docstring); ``result`` holds the header facts (``video``/``audio`` with start_s, duration_s)."""
     prefix = f"{where}: " if where else ""
     for kind in ("video", "audio"):
         stream = result.get(kind)
@@ -84,57 +85,16 @@ def check_whole(path: Path, result: dict[str, Any], where: str = "") -> None:
             )
 
 
-def probe_media(path: str | Path, where: str = "") -> dict[str, Any]:
-    """Container and stream facts of a media file.
+def probe_media(path: str | Path | list[str | Path], where: str = "", **options: Any) -> dict[str, Any]:
+    """Facts of a device's media, whatever the container (:mod:`egoinstruct.media.reader`).
 
-    Returns ``{"path", "format", "duration_s", "tags", "video": {...} | None, "audio": {...} |
-    None}``; ``video`` holds codec, width, height, fps, n_frames (from the header when known),
-    start_s and duration_s; ``audio`` holds codec, sample_rate_hz, channels, layout, start_s and
-    duration_s. The first video frame and the end of every stream are decoded to prove the file
-    is whole.
+    Returns ``{"path", "format", "container", "duration_s", "tags", "video": {...} | None,
+    "audio": {...} | None, "device_clock_start_us", "clock_source", ...}``; ``video`` holds
+    codec, width, height, fps, n_frames, start_s and duration_s; ``audio`` holds codec,
+    sample_rate_hz, channels, layout, start_s (device time of its first sample) and duration_s;
+    container-specific facts (``device`` of a VRS, ``export`` of a vrs_to_mp4 export,
+    ``chapters``) are added. Every stream is checked to decode to its end.
     """
-    path = check_file(path, where)
-    prefix = f"{where}: " if where else ""
-    with open_media(path, where) as container:
-        result: dict[str, Any] = {
-            "path": str(path),
-            "format": container.format.name,
-            "duration_s": container.duration / 1e6 if container.duration else None,
-            "tags": dict(container.metadata),
-            "video": None,
-            "audio": None,
-        }
-        if container.streams.video:
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            result["video"] = {
-                "codec": stream.codec_context.name,
-                "width": stream.codec_context.width,
-                "height": stream.codec_context.height,
-                "fps": float(rate) if rate else None,
-                "n_frames": stream.frames or None,
-                "start_s": float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0,
-                "duration_s": float(stream.duration * stream.time_base) if stream.duration else None,
-            }
-            try:
-                next(container.decode(video=0))
-            except (StopIteration, av.error.FFmpegError) as exc:
-                raise InputError(
-                    f"{prefix}{path}: the video stream cannot be decoded ({exc or 'no frames'}); "
-                    "the file is corrupt or truncated — re-export it"
-                ) from exc
-        if container.streams.audio:
-            stream = container.streams.audio[0]
-            ctx = stream.codec_context
-            result["audio"] = {
-                "codec": ctx.name,
-                "sample_rate_hz": ctx.sample_rate,
-                "channels": ctx.channels,
-                "layout": ctx.layout.name if ctx.layout else None,
-                "start_s": float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0,
-                "duration_s": float(stream.duration * stream.time_base) if stream.duration else None,
-            }
-        if result["video"] is None and result["audio"] is None:
-            raise InputError(f"{prefix}{path}: has neither a video nor an audio stream")
-    check_whole(path, result, where)
-    return result
+    from egoinstruct.media.reader import open_recording  # the readers use this module's checks
+
+    return open_recording(path, where=where, **options).info(check_whole=True).to_dict()

@@ -44,6 +44,7 @@ class GazeSettings(Settings):
     """``gaze``: MPS eye gaze on the session clock, in the camera's pixels, with events and targets."""
 
     rate_hz: float
+    mps_eye_gaze: str  # general | personalized: which eye gaze of an MPS folder
     clock_start: str  # auto | tag | first_sample
     default_depth_m: float
     depth_range_m: tuple[float, float]

@@ -1,4 +1,4 @@
-"""Settings of the ingest stage: the session clock (``sync``) and frames (``frames``)."""
+"""Settings of the ingest stage: reading media (``media``), the session clock (``sync``) and frames (``frames``)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,19 @@ class FrameSettings(Settings):
     width: int | None  # None: keep the source size (the other side scales if only one is given)
     height: int | None
     jpeg_quality: int
+
+
+@dataclass(frozen=True)
+class AriaMicChannels(Settings):
+    """``media.aria_mic_channels``: the microphone channels a raw Aria recording's device audio
+    mixes, per generation (None: all); :data:`egoinstruct.media.vrs.DEFAULT_CHANNELS` says why."""
+
+    gen1: tuple[int, ...] | None
+    gen2: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class MediaSettings(Settings):
+    """``media``: how device recordings are read (:mod:`egoinstruct.media.reader`)."""
+
+    aria_mic_channels: AriaMicChannels

@@ -29,7 +29,7 @@ from egoinstruct.settings.dataset import BaselineSettings, DatasetSettings, Fold
 from egoinstruct.settings.demo import DemoSettings
 from egoinstruct.settings.evaluation import EvaluationSettings, ReportSettings
 from egoinstruct.settings.gaze import GazeDebugSettings, GazeSettings
-from egoinstruct.settings.ingest import FrameSettings, SyncSettings
+from egoinstruct.settings.ingest import FrameSettings, MediaSettings, SyncSettings
 from egoinstruct.settings.mllm import MllmSettings
 from egoinstruct.settings.speech import ProsodySettings, SpeechSettings
 from egoinstruct.settings.validation import AnnotationChecks
@@ -49,6 +49,7 @@ class WorkflowSettings(Settings):
     reference_role: str
     annotation_checks: AnnotationChecks
     demo: DemoSettings
+    media: MediaSettings
     sync: SyncSettings
     frames: FrameSettings
     speech: SpeechSettings

@@ -18,7 +18,7 @@ import pandas as pd
 from PIL import Image
 
 from egoinstruct.clock import DeviceClock
-from egoinstruct.frames import session_frames
+from egoinstruct.frames import MediaSource, session_frames
 from egoinstruct.io import atomic_path
 from egoinstruct.settings.gaze import GazeDebugSettings
 
@@ -63,7 +63,7 @@ def annotate(image: np.ndarray, gaze_row: pd.Series | None, face: np.ndarray | N
 
 
 def write_debug_gif(
-    video: str | Path,
+    video: MediaSource,
     output: str | Path,
     gaze: pd.DataFrame,
     faces: pd.DataFrame | None,
@@ -93,7 +93,7 @@ def write_debug_gif(
                                interpolation=cv2.INTER_AREA)
         images.append(Image.fromarray(cv2.cvtColor(drawn, cv2.COLOR_BGR2RGB)))
     if not images:
-        raise ValueError(f"{video}: no frame in {start_s:.2f}…{end:.2f} s of the session to draw")
+        raise ValueError(f"{video if isinstance(video, (str, Path)) else video[0]}: no frame in {start_s:.2f}…{end:.2f} s of the session to draw")
     with atomic_path(output, suffix=".gif") as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
                        duration=int(round(1000 / fps)), loop=0, optimize=False)

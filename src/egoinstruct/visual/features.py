@@ -49,8 +49,9 @@ import pyarrow.parquet as pq
 
 from egoinstruct.clock import DeviceClock
 from egoinstruct.errors import InputError, MissingModelError
-from egoinstruct.frames import session_frames
+from egoinstruct.frames import MediaSource, session_frames
 from egoinstruct.io import atomic_path
+from egoinstruct.media.reader import MediaReader, open_recording
 from egoinstruct.settings.visual import FeatureSettings
 from egoinstruct.tables import VISUAL_SCHEMA, with_metadata
 
@@ -306,7 +307,7 @@ class _Batch:
     pixels: np.ndarray  # [B, 3, H, W]
 
 
-def _batches(video: Path, clock: DeviceClock, fps: float, preprocessing: Preprocessing,
+def _batches(video: MediaReader, clock: DeviceClock, fps: float, preprocessing: Preprocessing,
              batch_size: int) -> Iterator[_Batch]:
     size = preprocessing.input_size
     buffer = np.empty((batch_size, 3, size, size), np.float32)
@@ -360,7 +361,7 @@ def _prefetch(iterator: Iterator[_Batch], depth: int = 2) -> Iterator[_Batch]:
 
 
 def extract_features(
-    video: str | Path,
+    video: MediaSource,
     output: str | Path,
     clock: DeviceClock,
     settings: FeatureSettings,
@@ -374,10 +375,10 @@ def extract_features(
     import torch
 
     torch.set_num_threads(max(1, threads))
-    video = Path(video)
+    reader = video if isinstance(video, MediaReader) else open_recording(video)
     backbone = backbone or load_backbone(settings)
     meta = {
-        "source": str(video),
+        "source": ", ".join(str(p) for p in reader.paths),
         **clock.metadata(),
         "fps": repr(settings.fps),
         "model": backbone.name,
@@ -394,7 +395,7 @@ def extract_features(
     written = 0
     with atomic_path(output) as tmp:
         with pq.ParquetWriter(tmp, schema) as writer:
-            batches = _batches(video, clock, settings.fps, backbone.preprocessing, settings.batch_size)
+            batches = _batches(reader, clock, settings.fps, backbone.preprocessing, settings.batch_size)
             for batch in _prefetch(batches):
                 embeddings = backbone.embed(batch.pixels)
                 flat = pa.array(embeddings.reshape(-1), type=pa.float32())
@@ -407,11 +408,11 @@ def extract_features(
                 writer.write_table(table)
                 written += len(embeddings)
                 if written % (20 * settings.batch_size) < settings.batch_size:
-                    log.info("%s: %d frames, session time %.0f / %.0f s", video.name, written,
+                    log.info("%s: %d frames, session time %.0f / %.0f s", reader.name, written,
                              batch.t[-1], clock.session_duration_s)
         if written == 0:
-            raise clock.no_overlap(video)
-    log.info("%s: %d embeddings of %d values (%s)", video, written, backbone.dim, backbone.name)
+            raise clock.no_overlap(reader.name)
+    log.info("%s: %d embeddings of %d values (%s)", reader.name, written, backbone.dim, backbone.name)
     return written
 
 

@@ -14,7 +14,8 @@ saying how fast the wearer's head moves. Two sources (``head_motion.method``):
     next to rotation.
 ``trajectory``
     Project Aria MPS SLAM output beside the eye-gaze folder (``<mps>/slam/closed_loop_trajectory.csv``
-    or ``open_loop_trajectory.csv``, found by :func:`find_mps_trajectory`): the norm of
+    or ``open_loop_trajectory.csv``; ``trajectory/`` in older deliveries; found by
+    :func:`egoinstruct.gaze.mps_folder.find_mps_trajectory`, importable from here): the norm of
     ``angular_velocity_{x,y,z}_device`` (rad/s, IMU-rate) and of the device's linear velocity,
     averaged over each output interval ``(t − 1/fps, t]``. Its ``tracking_timestamp_us`` is the same
     capture clock as the eye gaze and is put on the session clock the same way.
@@ -34,27 +35,14 @@ import pandas as pd
 from egoinstruct.camera import CameraModel
 from egoinstruct.clock import DeviceClock, Span
 from egoinstruct.errors import InputError
-from egoinstruct.frames import session_frames
+from egoinstruct.frames import MediaSource, session_frames
+from egoinstruct.gaze.mps_folder import find_mps_trajectory  # noqa: F401  (callers import it from here)
 from egoinstruct.settings.visual import HeadMotionSettings
 
 log = logging.getLogger(__name__)
 
 METHODS = ("auto", "video", "trajectory")
-TRAJECTORY_NAMES = ("closed_loop_trajectory.csv", "open_loop_trajectory.csv")
 COLUMNS = ["t", "angular_speed_deg_s", "flow_dx_px_s", "flow_dy_px_s", "flow_speed_px_s", "linear_speed_m_s"]
-
-
-def find_mps_trajectory(gaze_csv: str | Path | None) -> list[str]:
-    """``[path]`` of the MPS SLAM trajectory that belongs with an MPS eye-gaze CSV
-    (``<mps>/eye_gaze/x.csv`` → ``<mps>/slam/closed_loop_trajectory.csv``, else the open-loop
-    one), or ``[]``. A list so a Snakemake input function can return it as is."""
-    if not gaze_csv:
-        return []
-    slam = Path(gaze_csv).parent.parent / "slam"
-    for name in TRAJECTORY_NAMES:
-        if (slam / name).is_file():
-            return [str(slam / name)]
-    return []
 
 
 def global_flow(previous_gray: np.ndarray, gray: np.ndarray) -> tuple[float, float, float]:
@@ -73,7 +61,7 @@ def flow_angle_deg(camera: CameraModel, dx_px: float, dy_px: float) -> float:
 
 
 def video_head_motion(
-    video: str | Path,
+    video: MediaSource,
     clock: DeviceClock,
     settings: HeadMotionSettings,
     threads: int = 1,
@@ -106,7 +94,7 @@ def video_head_motion(
         rows.append(row)
         previous = (frame.index, frame.source_time_s, gray)
     if not rows:
-        raise clock.no_overlap(video)
+        raise clock.no_overlap(str(video))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -177,7 +165,7 @@ def trajectory_head_motion(
 
 
 def device_head_motion(
-    video: str | Path,
+    video: MediaSource,
     clock: DeviceClock,
     *,
     video_duration_s: float,
@@ -199,9 +187,9 @@ def device_head_motion(
         return trajectory_head_motion(trajectory, clock, capture_start_us, span, settings), "trajectory"
     if settings.method == "trajectory":
         raise InputError(
-            f"{video}: head_motion.method is trajectory but no MPS slam/closed_loop_trajectory.csv "
-            "(or open_loop_trajectory.csv) lies beside the device's eye-gaze folder; set "
-            "head_motion.method: auto or video"
+            f"{video}: head_motion.method is trajectory but the device has no MPS SLAM trajectory (slam/ or "
+            "trajectory/ closed_loop_trajectory.csv or open_loop_trajectory.csv in its MPS folder, or beside its "
+            "eye-gaze folder); give the device its MPS folder (kind mps), or set head_motion.method: auto or video"
         )
     if camera is None:
         log.warning("%s: no camera model; head motion in image pixels only (angular_speed_deg_s is NaN)", video)
