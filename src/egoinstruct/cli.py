@@ -7,6 +7,9 @@
 * ``egoinstruct check-demo``: how the results of a demo run compare with the generator's truth
   (``results/data/demo_quality.json``, written by the ``demo_quality`` rule): clock offsets and
   residual audio lags, WER / DER / role attribution, gaze pixel error and gaze-target agreement.
+* ``egoinstruct import <egoexo4d|holoassist|elan|frames> FILE --out CSV --labels-dir DIR``: convert a
+  public dataset's annotations into the project's annotation CSV and label sets, printing what was
+  dropped or mapped (docs/importers.md).
 """
 
 from __future__ import annotations
@@ -93,6 +96,63 @@ def _check_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from egoinstruct import importers
+
+    if args.format == "egoexo4d":
+        sessions = importers.read_session_map(args.sessions) if args.sessions else None
+        result = importers.import_egoexo4d(args.input, sessions, args.taxonomy)
+    elif args.format == "holoassist":
+        mapping = importers.read_purpose_mapping(args.mapping) if args.mapping else None
+        result = importers.import_holoassist(args.input, args.session, args.procedure, mapping)
+    elif args.format == "elan":
+        result = importers.import_elan(args.input, args.steps_tier, args.states_tier, args.session, args.procedure)
+    else:
+        result = importers.import_frames(
+            args.input, args.fps, args.tier, args.procedure, args.session, args.start_column, args.end_column,
+            args.label_column, args.session_column, not args.end_exclusive, args.first_frame)
+    written = importers.write_outputs(result, args.out, args.labels_dir, args.report_json, args.force)
+    print(result.report.text())
+    print("wrote " + ", ".join(map(str, written)))
+    return 0
+
+
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("import", help="convert a public dataset's annotations (see docs/importers.md)")
+    formats = parser.add_subparsers(dest="format", required=True)
+    helps = {"egoexo4d": "Ego-Exo4D keystep JSON → steps", "holoassist": "HoloAssist JSON → steps and states",
+             "elan": "ELAN .eaf tiers → steps / states", "frames": "frame-indexed CSV/TSV → one tier"}
+    made = {}
+    for name, text in helps.items():
+        fmt = formats.add_parser(name, help=text)
+        fmt.add_argument("input", help="the annotation file")
+        fmt.add_argument("--out", required=True, help="annotation CSV to write")
+        fmt.add_argument("--labels-dir", required=True, help="folder for the label-set YAML file(s)")
+        fmt.add_argument("--report-json", help="also write the import report here")
+        fmt.add_argument("--force", action="store_true", help="overwrite existing output files")
+        if name != "egoexo4d":
+            fmt.add_argument("--session", help="session name (default: the file name, slugged)")
+            fmt.add_argument("--procedure", help="procedure of the steps (label set steps_<procedure>.yaml)")
+        fmt.set_defaults(func=_import)
+        made[name] = fmt
+    made["egoexo4d"].add_argument("--sessions", help="CSV/TSV with columns take (take_uid or take_name), session")
+    made["egoexo4d"].add_argument("--taxonomy", help="JSON with Ego-Exo4D's 'taxonomy' (default: the input's own)")
+    made["holoassist"].add_argument("--mapping", help="conversation purpose → state YAML (default: "
+                                    "resources/importers/holoassist_states.yaml)")
+    made["elan"].add_argument("--steps-tier", help="ELAN tier to import as steps")
+    made["elan"].add_argument("--states-tier", help="ELAN tier to import as states")
+    frames = made["frames"]
+    frames.add_argument("--fps", type=float, required=True, help="frames per second of the annotated video")
+    frames.add_argument("--tier", default="steps", choices=["steps", "states"])
+    frames.add_argument("--start-column", default="start_frame")
+    frames.add_argument("--end-column", default="end_frame")
+    frames.add_argument("--label-column", default="label")
+    frames.add_argument("--session-column", help="column naming each row's session (default: one session)")
+    frames.add_argument("--end-exclusive", action="store_true",
+                        help="the end frame is the first frame after the segment (default: its last frame)")
+    frames.add_argument("--first-frame", type=int, default=0, help="number of the video's first frame (0 or 1)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="egoinstruct", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -107,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("check-demo", help="show how a demo run's results compare with the generator's truth")
     demo.add_argument("--results", default="results", help="the results folder of the run")
     demo.set_defaults(func=_check_demo)
+    _add_import(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
