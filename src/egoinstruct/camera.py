@@ -299,6 +299,14 @@ class CameraModel:
         return cls.from_dict(data, path)
 
 
+def read_calibration(path: str | Path) -> CameraModel:
+    """A head camera's calibration file (sample-sheet kind ``calibration``): a camera-model JSON,
+    or an Aria VRS, whose RGB camera's factory calibration is taken."""
+    from egoinstruct.media.reader import is_vrs  # media imports this module
+
+    return camera_from_vrs(path) if is_vrs(path) else CameraModel.from_json(path)
+
+
 def camera_from_vrs(path: str | Path, stream_label: str = "camera-rgb") -> CameraModel:
     """The factory calibration of an Aria recording's RGB camera, read from its VRS file
     (:meth:`egoinstruct.media.vrs.VrsReader.camera`): the camera's native FisheyeRadTanThinPrism

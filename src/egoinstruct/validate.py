@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from egoinstruct.annotations import SEGMENT_COLUMNS, check_segments, read_session_segments
-from egoinstruct.camera import CameraModel, camera_from_vrs
+from egoinstruct.camera import read_calibration
 from egoinstruct.errors import InputError
 from egoinstruct.gaze.mps import read_mps_eye_gaze
 from egoinstruct.gaze.mps_folder import find_mps_outputs
@@ -68,7 +68,7 @@ def probe_calibration(path: str | Path) -> dict[str, Any]:
     factory calibration of its RGB camera from."""
     from egoinstruct.media.reader import is_vrs
 
-    camera = camera_from_vrs(path) if is_vrs(path) else CameraModel.from_json(path)
+    camera = read_calibration(path)
     return {"path": str(path), "source": "vrs" if is_vrs(path) else "json", "model": camera.model,
             "width": camera.width, "height": camera.height, "rotation_cw": camera.rotation_cw, "device": camera.device}
 

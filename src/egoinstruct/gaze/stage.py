@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from egoinstruct.camera import CameraModel, camera_from_vrs
+from egoinstruct.camera import CameraModel, camera_from_vrs, read_calibration
 from egoinstruct.clock import DeviceClock
 from egoinstruct.errors import InputError
 from egoinstruct.gaze.ivt import classify
 from egoinstruct.gaze.mps import read_mps_eye_gaze
 from egoinstruct.gaze.target import label_targets, target_windows
 from egoinstruct.gaze.track import build_track
-from egoinstruct.media.reader import RecordingFacts, is_vrs
+from egoinstruct.media.reader import RecordingFacts
 from egoinstruct.settings.gaze import GazeSettings
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def device_camera(
     if vrs:
         camera, source = camera_from_vrs(vrs), "vrs"
     if camera is None and calibration:
-        camera = camera_from_vrs(calibration) if is_vrs(calibration) else CameraModel.from_json(calibration)
+        camera = read_calibration(calibration)
         source = "calibration"
     if camera is None and configured:
         camera, source = CameraModel.from_dict(configured, "config gaze.camera"), "config"

@@ -163,22 +163,17 @@ class ChapteredReader(MediaReader):
     ) -> None:
         self.paths = tuple(Path(p) for p in paths)
         self.where = where
-        prefix = f"{where}: " if where else ""
         if not self.paths:
             raise ValueError("ChapteredReader needs at least one chapter")
         if export_log is not None:
             raise InputError(
-                f"{prefix}{self.name}: an export_log is given for several files, but only a single "
+                f"{self.prefix}{self.name}: an export_log is given for several files, but only a single "
                 "vrs_to_mp4 export has one; drop the export_log row, or list only the exported MP4"
             )
         check_chapter_order(self.paths, where)
         self.chapters: tuple[MediaReader, ...] = tuple(
             open_recording(path, where=where, vrs_channels=vrs_channels) for path in self.paths
         )
-
-    @property
-    def _prefix(self) -> str:
-        return f"{self.where}: " if self.where else ""
 
     @cached_property
     def _infos(self) -> tuple[MediaInfo, ...]:
@@ -209,7 +204,7 @@ class ChapteredReader(MediaReader):
         if info.duration_s:
             return float(info.duration_s)
         raise InputError(
-            f"{self._prefix}{path}: its duration is unknown, so the next chapter cannot be placed after "
+            f"{self.prefix}{path}: its duration is unknown, so the next chapter cannot be placed after "
             "it; remux it (ffmpeg -i IN -c copy OUT.MP4) so that the container states its length"
         )
 
@@ -239,7 +234,7 @@ class ChapteredReader(MediaReader):
                     differences.append(f"audio channels {b_audio.channels} vs {a_audio.channels}")
             if differences:
                 raise InputError(
-                    f"{self._prefix}{path} does not match the first chapter {self.paths[0]} ("
+                    f"{self.prefix}{path} does not match the first chapter {self.paths[0]} ("
                     + "; ".join(differences)
                     + "): chapters of one recording share the camera's settings, so these files are "
                     "different recordings; list each recording as its own media row"
@@ -292,7 +287,7 @@ class ChapteredReader(MediaReader):
             "warnings": warnings,
         }
         for warning in warnings:
-            log.warning("%s%s", self._prefix, warning)
+            log.warning("%s%s", self.prefix, warning)
         return MediaInfo(
             path=str(self.paths[0]), container="chapters", duration_s=duration, video=video, audio=audio,
             tags=dict(first.tags), device_clock_start_us=first.device_clock_start_us,
@@ -350,7 +345,7 @@ class ChapteredReader(MediaReader):
             return None
         if missing:
             raise InputError(
-                f"{self._prefix}{self.name}: chapters {', '.join(missing)} decode no audio but the others "
+                f"{self.prefix}{self.name}: chapters {', '.join(missing)} decode no audio but the others "
                 "do; chapters of one recording all have it — these are different recordings"
             )
         pieces = [d for d in decoded if d is not None]

@@ -136,7 +136,6 @@ class ContainerReader(MediaReader):
     def _header(self) -> dict[str, Any]:
         """Container and stream facts from the header (nothing decoded but the first video frame)."""
         check_file(self.path, self.where)
-        prefix = f"{self.where}: " if self.where else ""
         with open_media(self.path, self.where) as container:
             facts: dict[str, Any] = {
                 "format": container.format.name,
@@ -161,7 +160,7 @@ class ContainerReader(MediaReader):
                     next(container.decode(video=0))
                 except (StopIteration, av.error.FFmpegError) as exc:
                     raise InputError(
-                        f"{prefix}{self.path}: the video stream cannot be decoded ({exc or 'no frames'}); "
+                        f"{self.prefix}{self.path}: the video stream cannot be decoded ({exc or 'no frames'}); "
                         "the file is corrupt or truncated — re-export it"
                     ) from exc
             if container.streams.audio:
@@ -176,7 +175,7 @@ class ContainerReader(MediaReader):
                     "duration_s": float(stream.duration * stream.time_base) if stream.duration else None,
                 }
         if facts["video"] is None and facts["audio"] is None:
-            raise InputError(f"{prefix}{self.path}: has neither a video nor an audio stream")
+            raise InputError(f"{self.prefix}{self.path}: has neither a video nor an audio stream")
         return facts
 
     @cached_property
@@ -186,7 +185,7 @@ class ContainerReader(MediaReader):
         if stamps is None or self._header["video"] is None:
             if self.export_log is not None:
                 raise InputError(
-                    f"{self.where + ': ' if self.where else ''}{self.path}: an export_log is given for it, but "
+                    f"{self.prefix}{self.path}: an export_log is given for it, but "
                     f"it has no vrs_to_mp4 frame timestamps (container tag {EXPORT_TAG!r}); give the MP4 that "
                     "vrs_to_mp4 wrote, or drop the export_log row"
                 )
@@ -256,7 +255,7 @@ class ContainerReader(MediaReader):
                 clock_start_us, clock_source = int(str(facts["tags"][CLOCK_TAG]).strip()), "tag"
             except ValueError as exc:
                 raise InputError(
-                    f"{self.where + ': ' if self.where else ''}{self.path}: container tag {CLOCK_TAG}="
+                    f"{self.prefix}{self.path}: container tag {CLOCK_TAG}="
                     f"{facts['tags'][CLOCK_TAG]!r} is not an integer (µs of the device capture clock at the first "
                     "frame); fix or remove the tag"
                 ) from exc

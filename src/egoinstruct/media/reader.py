@@ -140,6 +140,12 @@ class MediaReader(ABC):
     """A device's recording (see the module docstring)."""
 
     paths: tuple[Path, ...]
+    where: str  # what error messages start with (the sample-sheet line); may be empty
+
+    @property
+    def prefix(self) -> str:
+        """``where`` as the start of an error message."""
+        return f"{self.where}: " if self.where else ""
 
     @property
     def name(self) -> str:

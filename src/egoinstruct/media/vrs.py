@@ -134,9 +134,6 @@ class VrsReader(MediaReader):
         self.channel_choice = {**DEFAULT_CHANNELS, **{k: (tuple(v) if v is not None else None)
                                                       for k, v in (channels or {}).items()}}
 
-    def _prefix(self) -> str:
-        return f"{self.where}: " if self.where else ""
-
     @cached_property
     def provider(self) -> Any:
         from egoinstruct.media.probe import check_file
@@ -154,7 +151,7 @@ class VrsReader(MediaReader):
         if provider is None:
             detail = "; ".join(line for line in said() if "rror" in line)[-300:]
             raise InputError(
-                f"{self._prefix()}{self.path}: projectaria-tools cannot open it as a VRS recording (not a VRS "
+                f"{self.prefix}{self.path}: projectaria-tools cannot open it as a VRS recording (not a VRS "
                 "file, or its header or index is damaged"
                 + (f": {detail}" if detail else "")
                 + "); copy the recording from the glasses or the Aria app again"
@@ -173,7 +170,7 @@ class VrsReader(MediaReader):
             # The stream's configuration was written but none of its records: the recording or
             # the copy stopped early (VRS writes records as they come and its index last).
             raise InputError(
-                f"{self._prefix()}{self.path}: the {label} stream ({stream}) is there but holds no records: the file "
+                f"{self.prefix}{self.path}: the {label} stream ({stream}) is there but holds no records: the file "
                 "was cut short (an interrupted copy or recording); copy it again"
             )
         return stream
@@ -189,7 +186,7 @@ class VrsReader(MediaReader):
     @cached_property
     def generation(self) -> str:
         """``gen1`` or ``gen2`` (the device version the recording's calibration states)."""
-        version = str(self.provider.get_device_version()).rsplit(".", 1)[-1].lower()
+        version = generation_name(self.provider.get_device_version())
         return version if version in DEFAULT_CHANNELS else "gen1"
 
     @cached_property
@@ -209,7 +206,13 @@ class VrsReader(MediaReader):
         if self.mic is not None:
             _, record = self.provider.get_audio_data_by_index(self.mic, 0)
             return int(record.capture_timestamps_ns[0])
-        raise InputError(f"{self._prefix()}{self.path}: the VRS has neither an RGB camera nor a microphone stream")
+        raise self._no_streams()
+
+    def _no_streams(self) -> InputError:
+        return InputError(
+            f"{self.prefix}{self.path}: the VRS has neither an RGB camera ({RGB_LABEL}, 214-1) nor a "
+            f"microphone ({MIC_LABEL}, 231-1) stream; record with a profile that includes them"
+        )
 
     def channels_used(self, n_channels: int) -> tuple[int, ...]:
         chosen = self.channel_choice.get(self.generation)
@@ -218,7 +221,7 @@ class VrsReader(MediaReader):
         bad = [c for c in chosen if not 0 <= c < n_channels]
         if bad:
             raise InputError(
-                f"{self._prefix()}{self.path}: media.aria_mic_channels.{self.generation} asks for channel(s) "
+                f"{self.prefix}{self.path}: media.aria_mic_channels.{self.generation} asks for channel(s) "
                 f"{bad}, but this {self.generation.replace('gen', 'Gen ')} recording has {n_channels} "
                 f"microphone channels (0…{n_channels - 1}); fix the config"
             )
@@ -255,10 +258,7 @@ class VrsReader(MediaReader):
     def info(self, check_whole: bool = True) -> MediaInfo:
         video, audio = self._video_info(), self._audio_info()
         if video is None and audio is None:
-            raise InputError(
-                f"{self._prefix()}{self.path}: the VRS has neither an RGB camera ({RGB_LABEL}, 214-1) nor a "
-                f"microphone ({MIC_LABEL}, 231-1) stream; record with a profile that includes them"
-            )
+            raise self._no_streams()
         ends = [v for v in ((video.duration_s if video else None),
                             (audio.start_s + audio.duration_s) if audio and audio.duration_s else None) if v]
         metadata = self.provider.get_metadata()
@@ -287,7 +287,7 @@ class VrsReader(MediaReader):
             image, _ = self.provider.get_image_data_by_index(self.rgb, index)
             if not image.is_valid():
                 raise InputError(
-                    f"{self._prefix()}{self.path}: RGB frame {index} of {len(self.frame_timestamps_ns)} cannot be "
+                    f"{self.prefix}{self.path}: RGB frame {index} of {len(self.frame_timestamps_ns)} cannot be "
                     "decoded: the recording is damaged or was cut short; copy it again"
                 )
 
@@ -296,7 +296,7 @@ class VrsReader(MediaReader):
     def frames(self, threads: int = 1) -> Iterator[tuple[float, VrsFrame]]:
         if self.rgb is None:
             raise InputError(
-                f"{self._prefix()}{self.path}: the VRS has no RGB camera stream ({RGB_LABEL}, 214-1), so it has no "
+                f"{self.prefix}{self.path}: the VRS has no RGB camera stream ({RGB_LABEL}, 214-1), so it has no "
                 "video frames; record with a profile that includes the RGB camera, or list it with kind audio"
             )
         config = self.provider.get_image_configuration(self.rgb)
@@ -331,7 +331,7 @@ class VrsReader(MediaReader):
                 continue
             if raw.size != len(stamps) * n_channels:
                 raise InputError(
-                    f"{self._prefix()}{self.path}: microphone record {index} holds {raw.size} values for "
+                    f"{self.prefix}{self.path}: microphone record {index} holds {raw.size} values for "
                     f"{len(stamps)} timestamps × {n_channels} channels: the recording is damaged"
                 )
             mono = (raw.reshape(-1, n_channels)[:, channels].mean(axis=1) / float(data.max_amplitude)).astype(np.float32)
@@ -373,6 +373,11 @@ class VrsReader(MediaReader):
         return camera_from_provider(self.provider, self.path)
 
 
+def generation_name(version: Any) -> str:
+    """``gen1`` / ``gen2`` from projectaria-tools' device version (an enum printed as ``DeviceVersion.Gen1``)."""
+    return str(version).rsplit(".", 1)[-1].lower()
+
+
 def camera_from_provider(provider: Any, source: str | Path, stream_label: str = RGB_LABEL) -> CameraModel:
     """A camera model from a projectaria-tools data provider's device calibration."""
     device = provider.get_device_calibration()
@@ -386,6 +391,5 @@ def camera_from_provider(provider: Any, source: str | Path, stream_label: str = 
     width, height = (int(v) for v in camera.get_image_size())
     params = tuple(float(v) for v in camera.get_projection_params())
     model = "fisheye624" if len(params) == PARAM_COUNTS["fisheye624"] else "pinhole"
-    generation = str(device.get_device_version()).rsplit(".", 1)[-1].lower()
     return CameraModel(model, width, height, params, np.linalg.inv(T_device_camera) @ T_device_cpf,
-                       device=f"aria_{generation}")
+                       device=f"aria_{generation_name(device.get_device_version())}")
