@@ -8,8 +8,10 @@ from egoinstruct.annotations import (
     write_validated,
 )
 from egoinstruct.errors import InputError
+from egoinstruct.importers.elan import read_eaf_tiers
+from egoinstruct.settings.validation import GapPolicy
 
-from conftest import write_tsv
+from conftest import shared_fixture, write_tsv
 
 HEADER = ["session", "tier", "t_start", "t_end", "label"]
 
@@ -24,8 +26,17 @@ def _good_rows(session="s1"):
 
 
 def _check(path, labels_dir, duration=10.0, **kwargs):
+    """The warnings of checking ``path`` (s1, block assembly)."""
+    return _checked(path, labels_dir, duration, **kwargs)[1]
+
+
+def _checked(path, labels_dir, duration=10.0, **kwargs):
     segments = read_segments(path, "s1")
     return check_segments(segments, path, labels_dir, "block_assembly", duration, **kwargs)
+
+
+def _gaps(steps="error", states="error", steps_fill="background", states_fill=None):
+    return {"steps": GapPolicy(steps, steps_fill), "states": GapPolicy(states, states_fill)}
 
 
 @pytest.fixture
@@ -70,8 +81,30 @@ def test_eaf_matches_tsv(tmp_path, labels_dir):
     cols = ["session", "tier", "t_start", "t_end", "label"]
     assert read_segments(eaf, "s1")[cols].equals(read_segments(tsv, "s1")[cols])
     assert _check(eaf, labels_dir) == []
-    with pytest.raises(InputError, match="no ELAN tier 'Schritte'.*eaf_tiers.steps"):
+    with pytest.raises(InputError, match="no ELAN tier 'Schritte'.*eaf_tiers.steps.*tasks column"):
         read_segments(eaf, "s1", {"steps": "Schritte", "states": "states"})
+    # a session that labels states only is read from its states tier alone
+    states = read_segments(eaf, "s1", {"steps": "Schritte", "states": "states"}, tasks=["states"])
+    assert set(states.tier) == {"states"} and states.source_line.tolist() == ["a4", "a6"]
+
+
+def test_real_elan_document_dependent_tiers_and_time_origin(tmp_path):
+    """The workflow reads ELAN through pympi-ling: a Time_Subdivision tier whose slots carry no
+    times (pympi_sample_3.0.eaf, written by ELAN) gets the importer's times, and TIME_ORIGIN
+    moves every annotation onto the media clock."""
+    path = shared_fixture("real", "elan", "pympi_sample_3.0.eaf")
+    words = read_segments(path, "s1", {"steps": "words-timesub", "states": "gestures"})
+    tiers = read_eaf_tiers(path)
+    for task, tier in (("steps", "words-timesub"), ("states", "gestures")):
+        ours = words[words.tier == task]
+        assert list(zip(ours.t_start, ours.t_end, ours.label, strict=True)) == [
+            (s, e, v.strip()) for s, e, v in tiers[tier]]
+    assert len(words[words.tier == "steps"]) == 1995 and words.source_line.str.startswith("a").all()
+    shifted = tmp_path / "shifted.eaf"
+    shifted.write_text(path.read_text(encoding="utf-8").replace(
+        'MIME_TYPE="audio/x-wav"', 'MIME_TYPE="audio/x-wav" TIME_ORIGIN="1500"', 1), encoding="utf-8")
+    moved = read_segments(shifted, "s1", {"steps": "words-timesub", "states": "gestures"})
+    assert (moved.t_start - words.t_start).to_numpy() == pytest.approx(1.5)
 
 
 def test_eaf_time_values_with_a_decimal_point_or_none(tmp_path):
@@ -94,7 +127,7 @@ def test_eaf_time_values_with_a_decimal_point_or_none(tmp_path):
     ([["s1", "steps", 0, 6, "background"], ["s1", "steps", 5, 10, "place_base_plate"]],
      r"line 3 \(tier steps, place_base_plate from 5 s\) overlaps line 2"),
     ([["s1", "steps", 0, 4, "background"], ["s1", "steps", 5, 10, "place_base_plate"]],
-     r"gap in tier steps from 4 s to 5 s.*allow_gaps"),
+     r"gap in tier steps from 4 s to 5 s.*annotation_checks.gaps.steps.policy to ignore or fill"),
     ([["s1", "steps", 4, 4, "background"], ["s1", "steps", 4, 10, "background"]],
      r"line 2 \(tier steps, 4–4 s\): t_end must be after t_start"),
     ([["s1", "steps", 0, 4, "background"], ["s1", "steps", 4, 12, "place_base_plate"]],
@@ -109,11 +142,48 @@ def test_bad_segments(tmp_path, labels_dir, rows, expected):
         _check(path, labels_dir)
 
 
-def test_gaps_allowed_become_warnings(tmp_path, labels_dir):
-    rows = [["s1", "steps", 0, 4, "background"], ["s1", "steps", 5, 10, "place_base_plate"],
+def test_gap_policies(tmp_path, labels_dir):
+    rows = [["s1", "steps", 1, 4, "background"], ["s1", "steps", 5, 8, "place_base_plate"],
             ["s1", "states", 0, 10, "silent_work"]]
-    warnings = _check(write_tsv(tmp_path / "a.tsv", HEADER, rows), labels_dir, allow_gaps=True)
-    assert len(warnings) == 1 and "gap in tier steps" in warnings[0]
+    path = write_tsv(tmp_path / "a.tsv", HEADER, rows)
+    # ignore: the gap stays unlabelled and is reported
+    kept, warnings = _checked(path, labels_dir, gaps=_gaps(steps="ignore"))
+    assert len(warnings) == 1 and "gap in tier steps from 4 s to 5 s" in warnings[0] and "ignore" in warnings[0]
+    assert len(kept) == 3
+    # fill: every unlabelled instant of steps, 0 to the recording's end, becomes background
+    filled, warnings = _checked(path, labels_dir, gaps=_gaps(steps="fill"))
+    steps = filled[filled.tier == "steps"]
+    assert list(zip(steps.t_start, steps.t_end, steps.label, strict=True)) == [
+        (0, 1, "background"), (1, 4, "background"), (4, 5, "background"), (5, 8, "place_base_plate"),
+        (8, 10, "background")]
+    assert set(steps[steps.source_line == "gap"].source) == {"annotation_checks.gaps.steps (fill)"}
+    assert len(warnings) == 1 and "3 gap(s) in tier steps (4.000 s) labelled 'background'" in warnings[0]
+    # a fill label outside the task's label set is an error naming the setting and the label file
+    with pytest.raises(InputError, match=r"gaps.steps.fill_label = 'idle' is not a label of .*steps_block_assembly"):
+        _check(path, labels_dir, gaps=_gaps(steps="fill", steps_fill="idle"))
+    # states filled with a label of theirs
+    rows = [["s1", "steps", 0, 10, "background"], ["s1", "states", 2, 6, "learner_asks"]]
+    filled, _ = _checked(write_tsv(tmp_path / "b.tsv", HEADER, rows), labels_dir,
+                         gaps=_gaps(states="fill", states_fill="silent_work"))
+    states = filled[filled.tier == "states"]
+    assert states.label.tolist() == ["silent_work", "learner_asks", "silent_work"]
+
+
+def test_a_session_may_label_one_task(tmp_path, labels_dir):
+    steps_only = write_tsv(tmp_path / "steps.tsv", HEADER, [["s1", "steps", 0, 10, "background"]])
+    kept, warnings = _checked(steps_only, labels_dir, tasks=["steps"])
+    assert kept.tier.tolist() == ["steps"] and warnings == []
+    # a tier the sheet does not name for the session is left out, with a warning
+    both = write_tsv(tmp_path / "both.tsv", HEADER, _good_rows())
+    kept, warnings = _checked(both, labels_dir, tasks=["states"])
+    assert set(kept.tier) == {"states"}
+    assert len(warnings) == 1 and "tier steps left out (2 segments)" in warnings[0]
+    # a named task without segments is an error that says how to leave it out
+    with pytest.raises(InputError, match=r"no segments in tier states; annotate it, or leave states out of the "
+                                         r"annotation sheet's tasks column"):
+        _check(steps_only, labels_dir, tasks=["steps", "states"])
+    with pytest.raises(InputError, match="names no task"):
+        _check(steps_only, labels_dir, tasks=[])
 
 
 def test_small_overhang_is_tolerated(tmp_path, labels_dir):
@@ -132,7 +202,7 @@ def test_non_numeric_time_and_missing_session(tmp_path, labels_dir):
 def test_missing_tier(tmp_path, labels_dir):
     path = write_tsv(tmp_path / "a.tsv", HEADER, [["s1", "steps", 0, 10, "background"]])
     with pytest.raises(InputError, match="no segments in tier states"):
-        _check(path, labels_dir)
+        _check(path, labels_dir)  # every task by default
 
 
 def test_validated_table_round_trip(tmp_path, labels_dir):
@@ -155,5 +225,5 @@ def test_a_sessions_files_are_read_together(tmp_path, labels_dir):
     states = write_tsv(tmp_path / "states.tsv", HEADER, [r for r in rows if r[1] == "states"] + _good_rows("s2"))
     both = read_session_segments([steps, states], "s1")
     assert sorted(both.tier.unique()) == ["states", "steps"] and len(both) == 4
-    assert check_segments(both, "steps.tsv, states.tsv", labels_dir, "block_assembly", 10.0) == []
+    assert check_segments(both, "steps.tsv, states.tsv", labels_dir, "block_assembly", 10.0)[1] == []
     assert read_session_segments([], "s1").empty

@@ -61,6 +61,7 @@ def test_unknown_key_is_named_with_the_nearest_known_one(repo_root):
     ("speech.prosody", "prosody (top level)"),
     ("gaze.debug", "gaze_debug (top level)"),
     ("baselines.steps", "baselines.methods.steps"),
+    ("annotation_checks.allow_gaps", "annotation_checks.gaps.<task>.policy (error, ignore or fill)"),
 ])
 def test_a_moved_key_says_where_it_lives_now(repo_root, old, new):
     config = _default(repo_root)
@@ -72,11 +73,11 @@ def test_a_moved_key_says_where_it_lives_now(repo_root, old, new):
 
 def test_wrong_type_names_field_and_file(repo_root):
     config = copy.deepcopy(_default(repo_root))
-    config["annotation_checks"]["allow_gaps"] = "sometimes"
+    config["annotation_checks"]["gaps"]["steps"]["policy"] = "sometimes"
     with pytest.raises(InputError) as info:
         validate_config(config, "my.yaml")
     assert "my.yaml" in str(info.value)
-    assert "annotation_checks.allow_gaps" in str(info.value)
+    assert "annotation_checks.gaps.steps.policy: 'sometimes' is not allowed; choose one of 'error'" in str(info.value)
 
 
 def test_exponent_without_a_dot_gets_the_yaml_hint(repo_root):
@@ -167,6 +168,11 @@ def test_checks_of_several_keys(repo_root):
          r"prosody\.pitch_floor_hz must be below prosody\.pitch_ceiling_hz"),
         (lambda c: c["annotation_checks"]["eaf_tiers"].pop("states"),
          r"annotation_checks\.eaf_tiers: no ELAN tier named for states"),
+        (lambda c: c["annotation_checks"]["gaps"].pop("states"), r"annotation_checks\.gaps: no policy for states"),
+        (lambda c: c["annotation_checks"]["gaps"]["states"].update(policy="fill"),
+         r"annotation_checks\.gaps\.states: policy fill needs a fill_label"),
+        (lambda c: c["annotation_checks"]["gaps"].update(moods={"policy": "error", "fill_label": None}),
+         r"annotation_checks\.gaps: unknown task 'moods'"),
         (lambda c: c["evaluation"]["primary_metric"].pop("states"), r"evaluation\.primary_metric\.states: missing"),
         (lambda c: c["baselines"]["methods"].update(gaze={}), r"config baselines\.methods: unknown task 'gaze'"),
     ]

@@ -1,7 +1,7 @@
 import pytest
 
 from egoinstruct.errors import InputError
-from egoinstruct.folds import assign_folds, folds_document
+from egoinstruct.folds import assign_folds, folds_document, task_folds
 
 
 def _paper_like(n=38):
@@ -47,3 +47,18 @@ def test_bad_fold_settings():
         assign_folds(_paper_like(10), k=5, fixed={"s01": 7})
     with pytest.raises(InputError, match="would have no test session"):
         folds_document(_paper_like(5), k=5, seed=0, fixed={f"s{i:02d}": 0 for i in range(1, 6)})
+
+
+def test_each_task_is_folded_over_its_own_sessions():
+    procedures = _paper_like(10)
+    steps = task_folds("steps", list(procedures), procedures, k=5, seed=0, sheet_folds={"s01": 4})
+    assert steps.k == 5 and steps.note is None and steps.fold_of["s01"] == 4
+    assert sorted(steps.fold_of) == sorted(procedures)
+    # a task three sessions label: leave one session out, said in the note; sheet folds of other sessions ignored
+    states = task_folds("states", ["s02", "s05", "s07"], procedures, k=5, seed=0, sheet_folds={"s01": 4})
+    assert states.k == 3 and sorted(states.fold_of.values()) == [0, 1, 2]
+    assert "only 3 sessions have states labels: using 3 folds" in states.note
+    # one session cannot be cross-validated; none is nothing to say
+    one = task_folds("states", ["s02"], procedures, k=5, seed=0)
+    assert (one.sessions, one.k, one.fold_of) == ([], 0, {}) and "baselines are left out" in one.note
+    assert task_folds("states", [], procedures, k=5, seed=0).note is None

@@ -9,7 +9,7 @@ import pympi
 import pytest
 import yaml
 
-from egoinstruct.annotations import read_segments
+from egoinstruct.annotations import check_segments, read_segments
 from egoinstruct.cli import main
 from egoinstruct.errors import InputError
 from egoinstruct.importers import (
@@ -24,6 +24,7 @@ from egoinstruct.importers import (
 )
 from egoinstruct.importers.common import ImportReport, Segment, resolve_overlaps
 from egoinstruct.labels import load_labels
+from egoinstruct.settings.validation import GapPolicy
 
 from conftest import shared_fixture
 
@@ -75,7 +76,7 @@ def test_holoassist_real_session():
     assert not report.dropped_count("conversation purpose not in the mapping")
     specs = {(s.tier, s.procedure): s for s in result.label_sets}
     assert set(specs) == {("steps", "setup_camera"), ("states", None)}
-    assert list(specs[("steps", "setup_camera")].labels)[:2] == ["disassemble_lens", "assemble_lens"]
+    assert list(specs[("steps", "setup_camera")].labels)[:3] == ["background", "disassemble_lens", "assemble_lens"]
     assert set(specs[("states", None)].labels) <= set(load_labels("resources/labels", "states").labels)
 
 
@@ -92,8 +93,9 @@ def test_egoexo4d_keystep_layout():
         ("georgiatech_covid_07_6", 33.204, 56.61153, "read_the_instructions")]
     (spec,) = result.label_sets
     assert spec.procedure == "covid_19_rapid_antigen_test"
-    assert spec.labels == {"unbox_package": "Unbox covid19 test package",
-                           "read_the_instructions": "Read the instruction leaflet on the table"}
+    assert list(spec.labels) == ["background", "unbox_package", "read_the_instructions"]
+    assert spec.labels["unbox_package"] == "Unbox covid19 test package"
+    assert spec.labels["read_the_instructions"] == "Read the instruction leaflet on the table"
 
 
 def test_egoexo4d_session_mapping_and_taxonomy(tmp_path):
@@ -208,7 +210,7 @@ def test_cli_holoassist_end_to_end(tmp_path, capsys):
     assert out.read_text().splitlines()[0] == "session,tier,t_start,t_end,label"
     table = read_segments(out, "R007")
     assert len(table) == 17 and set(table.tier) == {"steps", "states"}
-    assert load_labels(labels, "steps", "setup_camera").labels[0] == "disassemble_lens"
+    assert load_labels(labels, "steps", "setup_camera").labels[:2] == ("background", "disassemble_lens")
     assert "instructor_explains" in load_labels(labels, "states")
     assert json.loads(report.read_text())["dropped"]["Narration event (not imported)"]["count"] == 1
     assert yaml.safe_load((labels / "states.yaml").read_text())["tier"] == "states"
@@ -218,13 +220,39 @@ def test_cli_holoassist_end_to_end(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("steps_gaps,states_gaps", [("fill", "ignore"), ("ignore", "ignore"), ("error", "ignore")])
+def test_real_holoassist_import_validates_with_each_gap_policy(tmp_path, steps_gaps, states_gaps):
+    """The real HoloAssist session, imported, goes through the workflow's annotation checks:
+    its gaps between steps are filled with background, ignored, or stop validation."""
+    labels, out = tmp_path / "labels", tmp_path / "holoassist.csv"
+    assert main(["import", "holoassist", str(_holoassist()), "--out", str(out), "--labels-dir", str(labels),
+                 "--session", "R007"]) == 0
+    gaps = {"steps": GapPolicy(steps_gaps, "background"), "states": GapPolicy(states_gaps, None)}
+    segments = read_segments(out, "R007")
+    if steps_gaps == "error":
+        with pytest.raises(InputError, match=r"gap in tier steps from 11.1 s to 12.3 s"):
+            check_segments(segments, out, labels, "setup_camera", 120.0, gaps=gaps)
+        return
+    checked, warnings = check_segments(segments, out, labels, "setup_camera", 120.0, gaps=gaps)
+    steps = checked[checked.tier == "steps"]
+    states = checked[checked.tier == "states"]
+    assert len(states) == 9  # conversation gaps stay gaps
+    if steps_gaps == "fill":  # 0–2.2 s, the gaps between the 8 steps and 111.2–120 s are background
+        assert steps.t_start.iloc[0] == 0 and steps.t_end.iloc[-1] == 120.0
+        assert (steps.t_start.to_numpy()[1:] == steps.t_end.to_numpy()[:-1]).all()
+        assert len(steps[steps.label != "background"]) == 8
+        assert any("labelled 'background'" in w for w in warnings)
+    else:
+        assert len(steps) == 8 and any("gap in tier steps" in w and "ignore" in w for w in warnings)
+
+
 def test_cli_other_formats_end_to_end(tmp_path):
     labels = tmp_path / "labels"
     assert main(["import", "egoexo4d", str(_keystep()), "--out", str(tmp_path / "k.csv"),
                  "--labels-dir", str(labels)]) == 0
     assert len(read_segments(tmp_path / "k.csv", "georgiatech_covid_07_6")) == 2
-    assert load_labels(labels, "steps", "covid_19_rapid_antigen_test").labels == ("unbox_package",
-                                                                                 "read_the_instructions")
+    assert load_labels(labels, "steps", "covid_19_rapid_antigen_test").labels == (
+        "background", "unbox_package", "read_the_instructions")
     assert main(["import", "elan", str(_eaf()), "--out", str(tmp_path / "e.csv"), "--labels-dir", str(labels),
                  "--states-tier", "words-timesub", "--session", "s1"]) == 0
     words = read_segments(tmp_path / "e.csv", "s1")

@@ -214,11 +214,13 @@ def make_inputs(root: Path, subset: str) -> tuple[ReportInputs, dict]:
         metrics[task] = {name: root / "metrics" / task / file for name, file in EVAL_FILES.items()}
         write_outputs(evaluate_task(task, specs, truth, LABELS_DIR, settings), metrics[task])
     data = write_session_data(root)
-    folds = None
-    if training:
-        folds = root / "models" / "folds.json"
-        folds.write_text(json.dumps({"k": 2, "seed": 0, "folds": {
-            "0": {"test": ["s1", "s2"], "train": ["s3", "s4"]}, "1": {"test": ["s3", "s4"], "train": ["s1", "s2"]}}}))
+    folds = {}
+    for task in dict.fromkeys(task for task, _, _ in training):
+        folds[task] = root / "models" / task / "folds.json"
+        folds[task].parent.mkdir(parents=True, exist_ok=True)
+        folds[task].write_text(json.dumps({"task": task, "k": 2, "seed": 0, "folds": {
+            "0": {"test": ["s1", "s2"], "train": ["s3", "s4"]}, "1": {"test": ["s3", "s4"], "train": ["s1", "s2"]}},
+            "session_fold": {"s1": 0, "s2": 0, "s3": 1, "s4": 1}}))
     inputs = ReportInputs(
         tasks=["steps", "states"], metrics=metrics, sessions=SESSIONS, procedures=PROCEDURES,
         probes=data["probes"], syncs=data["syncs"], speech=data["speech"], overview=write_overview(root),

@@ -9,7 +9,6 @@ metadata of a dry run is not written), so the tests share one simulated run.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import yaml
 
 from egoinstruct.codeversion import PACKAGE_DIR
 
-from workflow_utils import make_workdir, snakemake
+from workflow_utils import make_workdir, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -31,21 +30,6 @@ PREPROCESSING = {
 # the MLLM inference jobs and what reads their outputs (the target rule `all` is listed whenever anything reruns)
 MLLM_AND_CONSUMERS = {"mllm_predict_steps", "mllm_predict_states", "mllm_summary", "mllm_overview",
                       "evaluate", "report", "all"}
-
-
-def planned_jobs(workdir: Path) -> list[tuple[str, dict[str, str]]]:
-    """(rule, wildcards) of every job a dry run would run."""
-    result = snakemake(workdir, "-n")
-    out = result.stdout + result.stderr  # the job list is logged to stderr
-    jobs: list[tuple[str, dict[str, str]]] = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
-        match = re.match(r"(?:local)?rule (\w+):", block.strip())
-        if not match:
-            continue
-        wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
-        pairs = dict(p.split("=", 1) for p in wildcards.group(1).split(", ")) if wildcards else {}
-        jobs.append((match.group(1), pairs))
-    return jobs
 
 
 @pytest.fixture(scope="module")

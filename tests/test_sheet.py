@@ -4,6 +4,7 @@ import pytest
 
 from egoinstruct.errors import InputError
 from egoinstruct.sheet import (
+    annotated_tasks,
     check_paths_exist,
     expand_media_paths,
     read_annotation_sheet,
@@ -155,3 +156,26 @@ def test_annotation_sheet_checks(tmp_path, repo_root):
     ext = write_tsv(tmp_path / "c.tsv", ["session", "procedure", "path"], [["s1", "block_assembly", "x.txt"]])
     with pytest.raises(InputError, match=r"line 2, column path = 'x.txt'"):
         read_annotation_sheet(ext, labels)
+
+
+def test_annotation_sheet_tasks_column(tmp_path, repo_root):
+    labels = repo_root / "resources" / "labels"
+    header = ["session", "procedure", "path", "tasks"]
+    sheet = write_tsv(tmp_path / "a.tsv", header, [
+        ["s1", "block_assembly", "s1.tsv", "steps"], ["s2", "block_assembly", "s2.tsv", ""],
+        ["s3", "block_assembly", "s3_steps.tsv", "steps"], ["s3", "block_assembly", "s3_states.eaf", " states "],
+        ["s4", "block_assembly", "s4.tsv", "states, steps"]])
+    table = read_annotation_sheet(sheet, labels)
+    assert table.tasks.tolist() == ["steps", "steps,states", "steps", "states", "steps,states"]
+    assert annotated_tasks(table) == {"s1": ("steps",), "s2": ("steps", "states"), "s3": ("steps", "states"),
+                                      "s4": ("steps", "states")}
+    # without the column every file labels every task
+    plain = write_tsv(tmp_path / "b.tsv", header[:3], [["s1", "block_assembly", "s1.tsv"]])
+    assert annotated_tasks(read_annotation_sheet(plain, labels)) == {"s1": ("steps", "states")}
+    bad = write_tsv(tmp_path / "c.tsv", header, [["s1", "block_assembly", "s1.tsv", "steps,moods"]])
+    with pytest.raises(InputError, match=r"c.tsv: line 2, column tasks: unknown task 'moods'; the tasks are steps, "
+                                         r"states"):
+        read_annotation_sheet(bad, labels)
+    # a states-only session's procedure needs no step label set
+    states_only = write_tsv(tmp_path / "d.tsv", header, [["s1", "juggling", "s1.tsv", "states"]])
+    assert annotated_tasks(read_annotation_sheet(states_only, labels)) == {"s1": ("states",)}

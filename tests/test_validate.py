@@ -13,6 +13,7 @@ from egoinstruct.settings.gaze import GazeSettings
 from egoinstruct.settings.validation import AnnotationChecks
 from egoinstruct.settings.workflow import defaults_for
 from egoinstruct.sheet import HEAD_INPUT_KINDS, read_recordings
+from egoinstruct.tasks import TASK_NAMES
 from egoinstruct.validate import inputs_overview, probe_device, probe_head_inputs, validate_session
 
 from conftest import make_video, write_tsv
@@ -63,8 +64,8 @@ def _validate(session, recordings, ann, labels_dir="resources/labels", sheet_pat
     media, heads = _probes(recordings, sheet_path)
     rows = ann[ann.session == session]
     procedure = rows.procedure.iloc[0] if len(rows) else None
-    probe, _ = validate_session(session, media, heads, list(rows.path), procedure, labels_dir, "instructor",
-                                defaults_for(AnnotationChecks))
+    probe, _ = validate_session(session, media, heads, list(rows.path), [list(TASK_NAMES)] * len(rows), procedure,
+                                labels_dir, "instructor", defaults_for(AnnotationChecks))
     return probe
 
 
@@ -102,8 +103,8 @@ def test_every_annotation_file_of_a_session_is_checked(tmp_path, media, repo_roo
     media, heads = _probes(recordings)
     labels = repo_root / "resources" / "labels"
     checks = defaults_for(AnnotationChecks)
-    probe, segments = validate_session("s1", media, heads, [str(steps), str(states)], "block_assembly", labels,
-                                       "learner", checks)
+    probe, segments = validate_session("s1", media, heads, [str(steps), str(states)], [["steps"], ["states"]],
+                                       "block_assembly", labels, "learner", checks)
     assert probe["reference_device"] == "lea"  # the configured reference role
     # the validated table every later stage reads: both files' segments, with where each came from
     assert len(segments) == 3 and set(segments.source) == {str(steps), str(states)}
@@ -112,7 +113,8 @@ def test_every_annotation_file_of_a_session_is_checked(tmp_path, media, repo_roo
     # a bad label in the second file is found as well
     bad = write_tsv(tmp_path / "bad.tsv", header, [["s1", "states", 0, 6, "juggling"]])
     with pytest.raises(InputError, match=r"bad\.tsv.*juggling"):
-        validate_session("s1", media, heads, [str(steps), str(bad)], "block_assembly", labels, "instructor", checks)
+        validate_session("s1", media, heads, [str(steps), str(bad)], [["steps"], ["states"]], "block_assembly", labels,
+                         "instructor", checks)
 
 
 def test_unreadable_video_names_file_and_line(tmp_path, media):

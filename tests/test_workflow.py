@@ -115,8 +115,10 @@ def test_end_to_end_on_tiny_demo(tmp_path):
     assert len(overview) == 6
     # baselines: two annotated sessions -> leave-one-session-out; each session predicted by the
     # model of its own fold, in the shared predictions contract
-    folds = json.loads((workdir / "results" / "models" / "folds.json").read_text())
-    assert folds["k"] == 2 and sorted(folds["session_fold"]) == ["s01", "s02"]
+    folds = {task: json.loads((workdir / "results" / "models" / task / "folds.json").read_text())
+             for task in ("steps", "states")}
+    for task in ("steps", "states"):
+        assert folds[task]["k"] == 2 and sorted(folds[task]["session_fold"]) == ["s01", "s02"]
     for session in ("s01", "s02"):
         data = read_dataset(workdir / "results" / "sessions" / session / "dataset.parquet")
         duration = json.loads((workdir / "results" / "sessions" / session / "probe.json").read_text())["session_duration_s"]
@@ -126,9 +128,10 @@ def test_end_to_end_on_tiny_demo(tmp_path):
             predictions = read_table(workdir / "results" / "predictions" / task / method / f"{session}.parquet",
                                      "predictions").to_pandas()
             assert len(predictions) == len(data.t)
-            assert (predictions.fold == folds["session_fold"][session]).all()
+            fold = folds[task]["session_fold"][session]
+            assert (predictions.fold == fold).all()
             trained_on = json.loads((workdir / "results" / "models" / task / method /
-                                     f"fold{folds['session_fold'][session]}" / "training.json").read_text())
+                                     f"fold{fold}" / "training.json").read_text())
             assert session not in trained_on["train_sessions"]
     assert (workdir / "results" / "report" / "index.html").stat().st_size > 10_000
     assert "Synthetic data: 2 of 2 sessions" in (workdir / "results" / "report" / "summary.md").read_text()

@@ -26,13 +26,18 @@ def lints(output: str) -> list[str]:
     return re.findall(r"^\s+\* (.+?):?$", output, re.M)
 
 
-def make_workdir(workdir: Path, sessions: list[str], **demo_overrides: object) -> Path:
-    """A working directory with config/config.yaml and demo sample sheets for ``sessions``."""
+def make_workdir(
+    workdir: Path, sessions: list[str], tasks: dict[str, str] | None = None, **demo_overrides: object
+) -> Path:
+    """A working directory with config/config.yaml and demo sample sheets for ``sessions``;
+    ``tasks``: session -> the annotation sheet's tasks cell (a column written only when given)."""
     config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
     config["labels_dir"] = str(REPO_ROOT / "resources" / "labels")
     config["demo"].update(demo_overrides)
     (workdir / "config").mkdir(parents=True, exist_ok=True)
     recordings, annotations = demo_sheets(sessions, Path(config["demo"]["root"]))
+    if tasks is not None:
+        annotations["tasks"] = [tasks.get(s, "") for s in annotations.session]
     recordings.to_csv(workdir / "config" / "recordings.tsv", sep="\t", index=False)
     annotations.to_csv(workdir / "config" / "annotations.tsv", sep="\t", index=False)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -49,3 +54,18 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 18
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def planned_jobs(workdir: Path, *args: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run (with ``args``) would run."""
+    result = snakemake(workdir, "-n", *args)
+    out = result.stdout + result.stderr  # the job list is logged to stderr
+    jobs: list[tuple[str, dict[str, str]]] = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        match = re.match(r"(?:local)?rule (\w+):", block.strip())
+        if not match:
+            continue
+        wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        pairs = dict(p.split("=", 1) for p in wildcards.group(1).split(", ")) if wildcards else {}
+        jobs.append((match.group(1), pairs))
+    return jobs

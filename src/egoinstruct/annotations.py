@@ -3,16 +3,22 @@
 Segment table columns (session clock, seconds): ``session, tier, t_start, t_end, label``, tiers
 ``steps`` and ``states``, sorted by tier then time. CSV/TSV files may hold several sessions (only
 the asked-for session's rows are used); an ELAN file holds one session, named by the annotation
-sheet, with the tiers named in ``annotation_checks.eaf_tiers``.
+sheet, with the tiers named in ``annotation_checks.eaf_tiers``, read through pympi-ling
+(dependent tiers, ``TIME_ORIGIN``: :mod:`egoinstruct.importers.elan`).
 
-:func:`check_segments` enforces what every later stage assumes: known labels, ``t_start <
-t_end``, segments inside the recording, no overlaps inside a tier, and no gaps unless allowed.
+A session labels one task or several (the annotation sheet's ``tasks`` column). :func:`check_segments`
+enforces what every later stage assumes for each of them: known labels, ``t_start < t_end``,
+segments inside the recording, no overlaps inside a tier, and unlabelled time handled as
+``annotation_checks.gaps`` says per task — ``error`` (a gap between segments stops validation),
+``ignore`` (gaps stay unlabelled: neither trained on nor scored; time before the first and after
+the last segment is always treated so) or ``fill`` (every unlabelled instant from 0 to the end of
+the recording becomes a segment of ``fill_label``, e.g. ``background`` for steps).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import jsonschema
@@ -21,8 +27,9 @@ import pandas as pd
 
 from egoinstruct.config import describe_validation_error, load_schema
 from egoinstruct.errors import InputError
-from egoinstruct.labels import load_labels
-from egoinstruct.tasks import TASK_NAMES, TASKS
+from egoinstruct.labels import LabelSet, load_labels
+from egoinstruct.settings.validation import GapPolicy
+from egoinstruct.tasks import TASK_NAMES, get_task
 
 SEGMENT_COLUMNS = ["session", "tier", "t_start", "t_end", "label"]
 # Float noise from annotation tools: touching segments may differ by up to a millisecond.
@@ -30,13 +37,16 @@ _TIME_EPS = 1e-3
 
 
 def read_segments(
-    path: str | Path, session: str, eaf_tiers: dict[str, str] | None = None
+    path: str | Path, session: str, eaf_tiers: Mapping[str, str] | None = None,
+    tasks: Sequence[str] = TASK_NAMES,
 ) -> pd.DataFrame:
-    """The segments of ``session`` in ``path`` (CSV, TSV or EAF), as the segment table."""
+    """The segments of ``session`` in ``path`` (CSV, TSV or EAF), as the segment table. From an
+    ELAN file only the tiers of ``tasks`` are read (other tiers are any ELAN document's business)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".eaf":
-        table = _read_eaf(path, session, eaf_tiers or {t: t for t in TASK_NAMES})
+        tiers = eaf_tiers or {t: t for t in TASK_NAMES}
+        table = _read_eaf(path, session, {task: tiers[task] for task in tasks})
     elif suffix in (".csv", ".tsv"):
         table = _read_delimited(path, session, "\t" if suffix == ".tsv" else ",")
     else:
@@ -46,11 +56,16 @@ def read_segments(
 
 
 def read_session_segments(
-    paths: list[str | Path], session: str, eaf_tiers: dict[str, str] | None = None
+    paths: list[str | Path], session: str, eaf_tiers: Mapping[str, str] | None = None,
+    tasks: Sequence[Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """The segments of ``session`` from all its annotation files together (an empty segment
-    table when there are none)."""
-    frames = [read_segments(path, session, eaf_tiers) for path in paths]
+    table when there are none). ``tasks``: per file, the tasks it labels (default: every task)."""
+    per_file = tasks if tasks is not None else [TASK_NAMES] * len(paths)
+    frames = [
+        read_segments(path, session, eaf_tiers, names)
+        for path, names in zip(paths, per_file, strict=True)
+    ]
     if not frames:
         return pd.DataFrame(columns=[*SEGMENT_COLUMNS, "source", "source_line"])
     return pd.concat(frames, ignore_index=True)
@@ -128,74 +143,88 @@ def _read_delimited(path: Path, session: str, sep: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=[*SEGMENT_COLUMNS, "source_line"])
 
 
-def _read_eaf(path: Path, session: str, eaf_tiers: dict[str, str]) -> pd.DataFrame:
+def _read_eaf(path: Path, session: str, eaf_tiers: Mapping[str, str]) -> pd.DataFrame:
+    """The tiers named in ``eaf_tiers`` (task -> ELAN TIER_ID) through pympi-ling: dependent tiers
+    whose boundaries were never aligned get interpolated times and the media's ``TIME_ORIGIN`` is
+    added (egoinstruct.importers.elan); rows are annotation ids."""
+    from egoinstruct.importers.elan import read_eaf_annotations
+
+    if not path.is_file():
+        raise InputError(f"{path}: annotation file not found; fix its path in the annotation sheet")
+    tiers = read_eaf_annotations(path, _eaf_time_values(path))
+    records = []
+    for tier_name, tier_id in eaf_tiers.items():
+        if tier_id not in tiers:
+            raise InputError(
+                f"{path}: no ELAN tier {tier_id!r} for the {tier_name} tier (tiers present: "
+                f"{', '.join(sorted(t for t in tiers if t))}); rename the tier, set "
+                f"annotation_checks.eaf_tiers.{tier_name} in config/config.yaml, or leave {tier_name} "
+                "out of the annotation sheet's tasks column for this file"
+            )
+        for ident, start, end, value in tiers[tier_id]:
+            records.append(
+                {"session": session, "tier": tier_name, "t_start": start, "t_end": end,
+                 "label": value.strip(), "source_line": ident}
+            )
+    return pd.DataFrame.from_records(records, columns=[*SEGMENT_COLUMNS, "source_line"])
+
+
+def _eaf_time_values(path: Path) -> dict[str, float | None]:
+    """Every TIME_SLOT's value in ms. ELAN writes whole milliseconds, other tools decimals (which
+    pympi-ling cannot read); anything else is an error naming the slot."""
     try:
         root = ET.parse(path).getroot()
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: annotation file not found; fix its path in the annotation sheet") from exc
     except ET.ParseError as exc:
         raise InputError(f"{path}: not a readable ELAN file (XML error: {exc})") from exc
-    slots: dict[str, float] = {}
+    values: dict[str, float | None] = {}
     for slot in root.iter("TIME_SLOT"):
         value = slot.get("TIME_VALUE")
-        if value is None:
-            continue
         try:
-            milliseconds = float(value)  # ELAN writes whole milliseconds; other tools decimals
+            values[slot.get("TIME_SLOT_ID", "")] = None if value is None else float(value)
         except ValueError:
             raise InputError(
                 f"{path}: TIME_SLOT {slot.get('TIME_SLOT_ID', '?')}: TIME_VALUE {value!r} is not a time; ELAN "
                 "time values are milliseconds (e.g. 1500) — fix or re-export the file from ELAN"
             ) from None
-        slots[slot.get("TIME_SLOT_ID", "")] = milliseconds / 1000.0
-    tiers = {tier.get("TIER_ID"): tier for tier in root.iter("TIER")}
-    records = []
-    for tier_name, tier_id in eaf_tiers.items():
-        tier = tiers.get(tier_id)
-        if tier is None:
-            raise InputError(
-                f"{path}: no ELAN tier {tier_id!r} for the {tier_name} tier (tiers present: "
-                f"{', '.join(sorted(t for t in tiers if t))}); rename the tier or set "
-                f"annotation_checks.eaf_tiers.{tier_name} in config/config.yaml"
-            )
-        for annotation in tier.iter("ALIGNABLE_ANNOTATION"):
-            ref1, ref2 = annotation.get("TIME_SLOT_REF1"), annotation.get("TIME_SLOT_REF2")
-            ident = annotation.get("ANNOTATION_ID", "?")
-            if ref1 not in slots or ref2 not in slots:
-                raise InputError(
-                    f"{path}: annotation {ident} in tier {tier_id!r} refers to a time slot without "
-                    "a time value; time-align it in ELAN"
-                )
-            value = annotation.findtext("ANNOTATION_VALUE", default="").strip()
-            records.append(
-                {
-                    "session": session,
-                    "tier": tier_name,
-                    "t_start": slots[ref1],
-                    "t_end": slots[ref2],
-                    "label": value,
-                    "source_line": ident,
-                }
-            )
-    return pd.DataFrame.from_records(records, columns=[*SEGMENT_COLUMNS, "source_line"])
+    return values
 
 
 def check_segments(
     segments: pd.DataFrame,
     source: str | Path,
     labels_dir: str | Path,
-    procedure: str,
+    procedure: str | None,
     recording_duration_s: float | None,
-    allow_gaps: bool = False,
+    tasks: Sequence[str] = TASK_NAMES,
+    gaps: Mapping[str, GapPolicy] | None = None,
     end_tolerance_s: float = 0.5,
-) -> list[str]:
-    """Raise :class:`InputError` on the first hard problem; return warnings (allowed gaps)."""
+) -> tuple[pd.DataFrame, list[str]]:
+    """Check a session's segments for ``tasks`` (the tasks its annotation sheet rows name): raise
+    :class:`InputError` on the first hard problem; return the segments every later stage reads
+    (tiers of other tasks left out, gaps filled where ``gaps`` says so) and the warnings.
+
+    ``gaps``: task -> what unlabelled time is (module docstring); absent tasks: an error.
+    """
+    gaps = gaps or {}
     warnings: list[str] = []
-    for tier, task in TASKS.items():
+    if not tasks:
+        raise InputError(f"{source}: the annotation sheet names no task for this session; list {', '.join(TASK_NAMES)}")
+    others = sorted(set(segments.tier) - set(tasks))
+    for tier in others:
+        warnings.append(
+            f"{source}: tier {tier} left out ({int((segments.tier == tier).sum())} segments): the annotation "
+            f"sheet's tasks column lists {', '.join(tasks)} for this session"
+        )
+    checked = []
+    for tier in tasks:
+        task = get_task(tier, f"{source}: tasks")
         labels = load_labels(labels_dir, tier, procedure if task.per_procedure else None)
         rows = segments[segments.tier == tier]
         if rows.empty:
-            raise InputError(f"{source}: no segments in tier {tier}; annotate every tier ({', '.join(TASK_NAMES)})")
+            raise InputError(
+                f"{source}: no segments in tier {tier}; annotate it, or leave {tier} out of the annotation "
+                "sheet's tasks column for this session (a session may label one task)"
+            )
         for row in rows.itertuples():
             where = f"{source}: {_where(row.source_line)} (tier {tier}, {row.t_start:g}–{row.t_end:g} s)"
             if row.label not in labels:
@@ -221,19 +250,57 @@ def check_segments(
                 f"overlaps {_where(a.source_line)} ({a.label} until {a.t_end:g} s); segments of "
                 "one tier must not overlap"
             )
-        for i in np.flatnonzero(starts > ends + _TIME_EPS):
-            a, b = ordered.iloc[i], ordered.iloc[i + 1]
-            message = (
-                f"{source}: gap in tier {tier} from {a.t_end:g} s to {b.t_start:g} s (before "
-                f"{_where(b.source_line)})"
-            )
-            if not allow_gaps:
+        policy = gaps.get(tier)
+        checked.append(ordered)
+        between = [
+            (ordered.iloc[i], ordered.iloc[i + 1]) for i in np.flatnonzero(starts > ends + _TIME_EPS)
+        ]
+        if policy is None or policy.policy == "error":
+            for a, b in between:
                 raise InputError(
-                    f"{message}; label every instant (use 'background' for steps) or set "
-                    "annotation_checks.allow_gaps: true"
+                    f"{source}: gap in tier {tier} from {a.t_end:g} s to {b.t_start:g} s (before "
+                    f"{_where(b.source_line)}); label every instant (use 'background' for steps) or set "
+                    f"annotation_checks.gaps.{tier}.policy to ignore or fill"
                 )
-            warnings.append(message)
-    return warnings
+        elif policy.policy == "ignore":
+            warnings += [
+                f"{source}: gap in tier {tier} from {a.t_end:g} s to {b.t_start:g} s (before "
+                f"{_where(b.source_line)}): not trained on or scored (annotation_checks.gaps.{tier}: ignore)"
+                for a, b in between
+            ]
+        else:
+            filled = _fill_gaps(ordered, tier, policy, labels, recording_duration_s)
+            if len(filled):
+                warnings.append(
+                    f"{source}: {len(filled)} gap(s) in tier {tier} ({filled.t_end.sum() - filled.t_start.sum():.3f} s) "
+                    f"labelled {policy.fill_label!r} (annotation_checks.gaps.{tier}: fill)"
+                )
+                checked.append(filled)
+    table = pd.concat(checked, ignore_index=True) if checked else segments.iloc[:0]
+    return table.sort_values(["tier", "t_start", "t_end"], kind="stable").reset_index(drop=True), warnings
+
+
+def _fill_gaps(
+    ordered: pd.DataFrame, tier: str, policy: GapPolicy, labels: LabelSet, recording_duration_s: float | None
+) -> pd.DataFrame:
+    """Segments labelled ``policy.fill_label`` over the unlabelled time of one tier: between its
+    segments, and from 0 to the first and from the last to the recording's end."""
+    label = policy.fill_label
+    if label not in labels:
+        raise InputError(
+            f"config annotation_checks.gaps.{tier}.fill_label = {label!r} is not a label of {labels.path} "
+            f"(labels: {', '.join(labels.labels)}); name one of them or add it there"
+        )
+    bounds = [0.0, *np.ravel(np.column_stack([ordered.t_start, ordered.t_end])).tolist()]
+    bounds.append(max(recording_duration_s or 0.0, float(ordered.t_end.max())))
+    source = f"annotation_checks.gaps.{tier} (fill)"
+    rows = [
+        {"session": ordered.session.iloc[0], "tier": tier, "t_start": lo, "t_end": hi, "label": label,
+         "source": source, "source_line": "gap"}
+        for lo, hi in zip(bounds[0::2], bounds[1::2], strict=True)
+        if hi > lo + _TIME_EPS
+    ]
+    return pd.DataFrame.from_records(rows, columns=[*SEGMENT_COLUMNS, "source", "source_line"])
 
 
 def _where(source_line: object) -> str:

@@ -25,11 +25,13 @@ def _check(args: argparse.Namespace) -> int:
     from egoinstruct.demo import demo_files
     from egoinstruct.settings.workflow import check_against_sheet, read_settings
     from egoinstruct.sheet import (
+        annotated_tasks,
         check_paths_exist,
         read_annotation_sheet,
         read_recordings,
         resolve_mps_folders,
     )
+    from egoinstruct.tasks import TASK_NAMES
 
     settings = read_settings(args.config)
     recordings = read_recordings(settings.recordings, settings.reference_role)
@@ -41,9 +43,11 @@ def _check(args: argparse.Namespace) -> int:
     resolve_mps_folders(recordings, settings.recordings, settings.gaze.mps_eye_gaze, generated, made)
     check_against_sheet(settings, list(dict.fromkeys(recordings.session)), sorted(set(recordings.device)),
                         settings.recordings)
+    labelled = annotated_tasks(annotations)
+    per_task = ", ".join(f"{task} {sum(task in tasks for tasks in labelled.values())}" for task in TASK_NAMES)
     print(
         f"ok: {recordings.session.nunique()} sessions, {len(recordings)} inputs, "
-        f"{annotations.session.nunique()} annotated sessions"
+        f"{annotations.session.nunique()} annotated sessions ({per_task})"
     )
     return 0
 

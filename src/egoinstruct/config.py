@@ -27,6 +27,7 @@ MOVED_KEYS = {
     "gaze.debug": "gaze_debug (top level)",
     "baselines.steps": "baselines.methods.steps",
     "baselines.states": "baselines.methods.states",
+    "annotation_checks.allow_gaps": "annotation_checks.gaps.<task>.policy (error, ignore or fill)",
 }
 
 

@@ -11,7 +11,7 @@ every method is scored on the same frames: per session the grid ``t = k / rate_h
 ``k = 0, 1, …`` while ``t`` is before the end of the last annotated segment of the task's tier.
 The ground truth at a grid time is the label of the annotation segment with
 ``t_start <= t < t_end`` (:func:`egoinstruct.annotations.labels_at_times`); grid times in an
-annotation gap (``annotation_checks.allow_gaps``) are not scored. The prediction at a grid time
+annotation gap (``annotation_checks.gaps.<task>.policy: ignore``) are not scored. The prediction at a grid time
 is the label of the prediction row nearest at or before it (sample-and-hold); a grid time
 before a method's first row gets the label ``no_prediction``, which — like an MLLM's
 ``unparseable`` — is an error for every metric and never a class of its own.

@@ -1,7 +1,9 @@
 """Cross-validation folds by session: deterministic, balanced across procedures, overridable.
 
-Every model reads the same ``folds.json``: ``{"k": 5, "seed": …, "folds": {"0": {"test": [...],
-"train": [...]}, …}, "session_fold": {session: fold}, "source": {session: "sheet" | "auto"}}``.
+Each task has its own folds over the sessions with its labels (:func:`task_folds`; a steps-only
+session is in the steps folds only), written to ``results/models/<task>/folds.json``: ``{"k": 5, "seed": …, "folds": {"0": {"test": [...],
+"train": [...]}, …}, "session_fold": {session: fold}, "source": {session: "sheet" | "auto"}}``
+(plus ``"task"``); every model of the task reads it.
 A session is in the test set of exactly one fold and in the training set of all the others, so no
 model is ever trained on a session it is evaluated on.
 
@@ -13,7 +15,8 @@ similar number of sessions of every procedure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,6 +61,42 @@ def assign_folds(
             per_fold[fold] += 1
             counts[fold] += 1
     return assignment
+
+
+@dataclass(frozen=True)
+class TaskFolds:
+    """One task's cross-validation: its sessions (those with its labels), k and the assignment;
+    ``note``: why it differs from the configuration (fewer sessions than k, or too few to fold)."""
+
+    sessions: list[str]
+    k: int
+    fold_of: dict[str, int]
+    note: str | None = None
+
+
+def task_folds(
+    task: str,
+    sessions: Sequence[str],
+    procedures: Mapping[str, str | None],
+    k: int,
+    seed: int,
+    sheet_folds: Mapping[str, int] | None = None,
+) -> TaskFolds:
+    """Folds of ``task`` over ``sessions`` (those with its labels): ``k`` folds, or one per session
+    (leave one session out) when there are fewer; none when a single session has the labels (it
+    cannot be cross-validated, so the task's baselines are left out). ``sheet_folds``: folds from
+    the sample sheet, kept for the sessions of this task."""
+    sessions = list(sessions)
+    if len(sessions) < 2:
+        note = f"{task}: only {len(sessions)} session has {task} labels: its baselines are left out" if sessions else None
+        return TaskFolds([], 0, {}, note)
+    used_k = min(k, len(sessions))
+    note = None
+    if used_k < k:
+        note = (f"{task}: folds.k is {k} but only {len(sessions)} sessions have {task} labels: using {used_k} folds "
+                "(leave one session out)")
+    fixed = {s: f for s, f in (sheet_folds or {}).items() if s in sessions}
+    return TaskFolds(sessions, used_k, assign_folds({s: procedures[s] for s in sessions}, used_k, seed, fixed), note)
 
 
 def folds_document(

@@ -8,7 +8,9 @@ the sheet, the line (1 = the header) and the field, and say how to fix it.
 
 Recordings sheet columns: ``session, device, role, kind, path`` and optionally ``offset_s``
 (known device offset, t_session = t_device + offset_s) and ``fold`` (cross-validation fold).
-Annotation sheet columns: ``session, procedure, path``.
+Annotation sheet columns: ``session, procedure, path`` and optionally ``tasks`` (the tasks the
+file labels, ``steps``, ``states`` or ``steps,states``; empty: every task). A session's tasks are
+those of all its rows together; it is trained, inferred and scored on exactly those.
 
 A device has one media recording: one ``aria_vrs`` file, or one or more ``video`` (or ``audio``)
 rows that are chapters of one recording, joined in sheet order (a GoPro splits long recordings);
@@ -32,7 +34,7 @@ import pandas as pd
 from egoinstruct.config import describe_validation_error, load_schema
 from egoinstruct.errors import InputError
 from egoinstruct.labels import label_file
-from egoinstruct.tasks import TASKS
+from egoinstruct.tasks import TASK_NAMES, TASKS, parse_task_list
 
 if TYPE_CHECKING:
     from egoinstruct.gaze.mps_folder import MpsOutputs
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 RECORDING_COLUMNS = ["session", "device", "role", "kind", "path"]
 OPTIONAL_RECORDING_COLUMNS = ["offset_s", "fold"]
 ANNOTATION_COLUMNS = ["session", "procedure", "path"]
+OPTIONAL_ANNOTATION_COLUMNS = ["tasks"]
 MEDIA_KINDS = ("video", "aria_vrs", "audio")
 # Media kinds a device may list several rows (or a glob) of: chapters of one recording.
 CHAPTER_KINDS = ("video", "audio")
@@ -56,6 +59,10 @@ HEAD_ROLES = ("instructor", "learner")
 
 # The sheets' id patterns (workflow/schemas/*.schema.yaml) in words.
 PATTERN_RULES = {
+    "^([a-z_]+ *(, *[a-z_]+ *)*)?$": (
+        "name the tasks the file labels, separated by commas (steps, states or steps,states), or leave it empty "
+        "for every task"
+    ),
     "^[A-Za-z0-9][A-Za-z0-9_-]*$": (
         "use letters, digits, '_' and '-' only, starting with a letter or digit (no spaces or dots: it becomes a "
         "folder and file name)"
@@ -248,11 +255,16 @@ def read_annotation_sheet(path: str | Path, labels_dir: str | Path) -> pd.DataFr
     be preprocessed and run through the MLLMs, just not evaluated)."""
     table = _read_tsv(path, "annotation sheet")
     if table.empty and not len(table.columns):
-        return pd.DataFrame(columns=[*ANNOTATION_COLUMNS, "line"])
-    _check_columns(table, path, ANNOTATION_COLUMNS, [])
+        return pd.DataFrame(columns=[*ANNOTATION_COLUMNS, *OPTIONAL_ANNOTATION_COLUMNS, "line"])
+    _check_columns(table, path, ANNOTATION_COLUMNS, OPTIONAL_ANNOTATION_COLUMNS)
     table = table.copy()
     table["line"] = range(2, len(table) + 2)
     _validate_rows(table.drop(columns="line"), path, "annotations")
+    # one spelling per row: the tasks it labels, in registry order (an empty cell: every task)
+    table["tasks"] = [
+        ",".join(parse_task_list(text, f"{path}: line {line}, column tasks"))
+        for text, line in zip(table.get("tasks", pd.Series([""] * len(table))), table.line, strict=True)
+    ]
     for session, rows in table.groupby("session", sort=False):
         if rows.procedure.nunique() > 1:
             raise InputError(
@@ -261,7 +273,7 @@ def read_annotation_sheet(path: str | Path, labels_dir: str | Path) -> pd.DataFr
             )
     for row in table.itertuples():
         for task in TASKS.values():
-            if not task.per_procedure:
+            if not task.per_procedure or task.name not in row.tasks.split(","):
                 continue
             labels = label_file(labels_dir, task.name, row.procedure)
             if not labels.exists():
@@ -270,6 +282,15 @@ def read_annotation_sheet(path: str | Path, labels_dir: str | Path) -> pd.DataFr
                     f"{labels}; add it (one description per label) or fix the procedure name"
                 )
     return table.reset_index(drop=True)
+
+
+def annotated_tasks(table: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """Session -> the tasks its annotation files label (all its rows together), in registry order."""
+    out: dict[str, tuple[str, ...]] = {}
+    for session, rows in table.groupby("session", sort=False):
+        named = {name for cell in rows.tasks for name in cell.split(",") if name}
+        out[str(session)] = tuple(name for name in TASK_NAMES if name in named)
+    return out
 
 
 def has_glob(path: str) -> bool:

@@ -88,6 +88,29 @@ def check_task_names(names: Sequence[str], where: str) -> None:
         get_task(name, where)
 
 
-def task_sessions(task: Task, procedures: Mapping[str, str | None]) -> list[str]:
-    """The sessions (of ``procedures``: session -> procedure or None) that can take part in ``task``."""
-    return [s for s, procedure in procedures.items() if task.takes_part(procedure)]
+def parse_task_list(text: str, where: str) -> tuple[str, ...]:
+    """Task names from a sheet cell (``steps``, ``states``, ``steps,states``), in registry order;
+    an empty cell means every task."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        get_task(name, where)
+    return tuple(name for name in TASK_NAMES if name in names) if names else TASK_NAMES
+
+
+def task_sessions(
+    task: Task,
+    procedures: Mapping[str, str | None],
+    annotated_tasks: Mapping[str, Sequence[str]] | None = None,
+) -> list[str]:
+    """The sessions (of ``procedures``: session -> procedure or None) that take part in ``task``.
+
+    ``annotated_tasks`` (session -> the tasks its annotations label) limits annotated sessions to
+    their tasks: a steps-only session is never run or scored as a states session. Sessions
+    without annotations take part in every task they can (zero-shot inference needs no labels).
+    """
+    annotated_tasks = annotated_tasks or {}
+    return [
+        s
+        for s, procedure in procedures.items()
+        if task.takes_part(procedure) and (s not in annotated_tasks or task.name in annotated_tasks[s])
+    ]

@@ -38,7 +38,7 @@ from egoinstruct.settings.gaze import GazeSettings
 from egoinstruct.settings.ingest import MediaSettings
 from egoinstruct.settings.validation import AnnotationChecks
 from egoinstruct.sheet import HEAD_INPUT_KINDS, MEDIA_KINDS, expand_media_paths, is_missing
-from egoinstruct.tasks import TASKS
+from egoinstruct.tasks import TASK_NAMES, TASKS
 
 
 def probe_gaze_csv(path: str | Path, max_bad_timestamp_fraction: float) -> dict[str, Any]:
@@ -204,14 +204,15 @@ def validate_session(
     device_probes: list[dict[str, Any]],
     head_probes: list[dict[str, Any]],
     annotation_paths: list[str],
+    annotation_tasks: list[list[str]],
     procedure: str | None,
     labels_dir: str | Path,
     reference_role: str,
     checks: AnnotationChecks,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Combine the probes of ``session`` and check its annotations (every file of the session,
-    read together); the probe document and the validated segment table (empty without
-    annotations)."""
+    read together, each for the tasks its sheet row names in ``annotation_tasks``); the probe
+    document and the validated segment table (empty without annotations)."""
     devices = {probe["device"]: {**probe, "inputs": dict(probe["inputs"])} for probe in device_probes}
     for head in head_probes:
         devices[head["device"]]["inputs"].update(head["inputs"])
@@ -223,14 +224,17 @@ def validate_session(
     annotation: dict[str, Any] | None = None
     segments = pd.DataFrame(columns=SEGMENT_COLUMNS + ["source_line"])
     if annotation_paths:
-        segments = read_session_segments(annotation_paths, session, checks.eaf_tiers)
+        segments = read_session_segments(annotation_paths, session, checks.eaf_tiers, annotation_tasks)
         sources = ", ".join(annotation_paths)
-        warnings += check_segments(
-            segments, sources, labels_dir, procedure, duration, checks.allow_gaps, checks.end_tolerance_s
+        tasks = [name for name in TASK_NAMES if any(name in names for names in annotation_tasks)]
+        segments, found = check_segments(
+            segments, sources, labels_dir, procedure, duration, tasks, checks.gaps, checks.end_tolerance_s
         )
+        warnings += found
         annotation = {
             "paths": list(annotation_paths),
             "procedure": procedure,
+            "tasks": tasks,
             "tiers": {
                 tier: {
                     "n_segments": int(len(g)),

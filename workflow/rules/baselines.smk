@@ -1,7 +1,7 @@
 # Dataset assembly, folds, and the task-specific baselines (docs/models.md).
 #
 #   assemble:  per session, every feature group + every task's labels at dataset.fps
-#   folds:     results/models/folds.json (k folds by session; every model reads it)
+#   folds:     results/models/{task}/folds.json (per task, k folds of the sessions with its labels)
 #   train_{task}: one job per method and fold, on that fold's training sessions only
 #   predict_{task}: one job per method and held-out session, with the model of the session's fold
 #
@@ -10,36 +10,34 @@
 # the assembly of its session, the models trained on it, and the predictions made with them.
 from snakemake.logging import logger
 
-from egoinstruct.folds import assign_folds
+from egoinstruct.folds import task_folds
 from egoinstruct.labels import load_labels
 
 DATASET = SETTINGS.dataset
 BASELINES = SETTINGS.baselines
 FOLDS = SETTINGS.folds
 
-# Sessions with annotations take part in training and evaluation; a per-procedure task also
-# needs the session's procedure (its label set).
-FOLD_SESSIONS = list(ANNOTATED)
-_fixed_folds = {
+# Each task is cross-validated on its own sessions: those with its labels (a steps-only session
+# is in the steps folds only), k folds balanced across procedures. A sample-sheet fold holds for
+# every task the session has. Fewer sessions than folds.k: leave one session out (said once per
+# run); a single session cannot be cross-validated, so the task's baselines are then left out.
+_SHEET_FOLDS = {
     s: int(f) for s, f in RECORDINGS.drop_duplicates("session").set_index("session").fold.items()
-    if s in FOLD_SESSIONS and not is_missing(f)
+    if s in ANNOTATED and not is_missing(f)
 }
-# Fewer annotated sessions than folds.k: leave-one-session-out instead (said once per run); a
-# single annotated session cannot be cross-validated, so the baselines are then left out.
-FOLDS_K = min(FOLDS.k, len(FOLD_SESSIONS))
-if 2 <= len(FOLD_SESSIONS) < FOLDS.k:
-    logger.warning(
-        f"folds.k is {FOLDS.k} but only {len(FOLD_SESSIONS)} sessions are annotated: using "
-        f"{FOLDS_K} folds (leave one session out)"
-    )
-if len(FOLD_SESSIONS) < 2:
-    FOLD_SESSIONS = []
-BASELINE_SESSIONS = {task: [s for s in sessions if s in FOLD_SESSIONS] for task, sessions in TASK_SCORED_SESSIONS.items()}
-FOLD_OF = (
-    assign_folds({s: PROCEDURE_OF[s] for s in FOLD_SESSIONS}, FOLDS_K, FOLDS.seed, _fixed_folds)
-    if FOLD_SESSIONS
-    else {}
-)
+TASK_FOLDS = {
+    task: task_folds(task, TASK_SCORED_SESSIONS[task], PROCEDURE_OF, FOLDS.k, FOLDS.seed, _SHEET_FOLDS)
+    for task in TASK_NAMES
+}
+for _folds in TASK_FOLDS.values():
+    if _folds.note:
+        logger.warning(_folds.note)
+BASELINE_SESSIONS = {task: folds.sessions for task, folds in TASK_FOLDS.items()}
+FOLDS_K = {task: folds.k for task, folds in TASK_FOLDS.items()}
+FOLD_OF = {task: folds.fold_of for task, folds in TASK_FOLDS.items()}
+FOLD_TASKS = [task for task in TASK_NAMES if BASELINE_SESSIONS[task]]
+# Sessions whose dataset table is assembled: those in some task's folds.
+FOLD_SESSIONS = [s for s in SESSIONS if any(s in BASELINE_SESSIONS[task] for task in TASK_NAMES)]
 METHODS = {task: BASELINES.enabled(task) for task in TASK_NAMES}
 
 
@@ -61,7 +59,7 @@ TASK_CLASSES = {
     ))
     for task in TASK_NAMES
 }
-TRAIN_SESSIONS = lambda task, fold: [s for s in BASELINE_SESSIONS[task] if FOLD_OF[s] != int(fold)]
+TRAIN_SESSIONS = lambda task, fold: [s for s in BASELINE_SESSIONS[task] if FOLD_OF[task][s] != int(fold)]
 METHOD_GROUPS = lambda task, method: (
     list(DATASET.modality_sets[METHODS[task][method].modalities]) if METHODS[task][method].model != "majority" else []
 )
@@ -89,7 +87,7 @@ for _task in TASK_NAMES:
 TARGETS.append(
     lambda: [
         *expand("results/sessions/{s}/dataset.parquet", s=FOLD_SESSIONS),
-        *(["results/models/folds.json"] if FOLD_SESSIONS else []),
+        *expand("results/models/{task}/folds.json", task=FOLD_TASKS),
         *[
             path
             for task in TASK_NAMES
@@ -137,20 +135,20 @@ rule assemble:
 
 rule folds:
     output:
-        "results/models/folds.json",
+        "results/models/{task}/folds.json",
     params:
         code=SCRIPT_CODE("folds.py"),
         # the assignment itself, so any change to it (sessions, procedures, k, seed, the sheet's
         # fold column) rewrites the file
-        procedures={s: PROCEDURE_OF[s] for s in FOLD_SESSIONS},
-        k=FOLDS_K,
+        procedures=lambda wc: {s: PROCEDURE_OF[s] for s in BASELINE_SESSIONS[wc.task]},
+        k=lambda wc: FOLDS_K[wc.task],
         seed=FOLDS.seed,
-        fixed=_fixed_folds,
-        assignment=FOLD_OF,
+        fixed=lambda wc: {s: f for s, f in _SHEET_FOLDS.items() if s in BASELINE_SESSIONS[wc.task]},
+        assignment=lambda wc: FOLD_OF[wc.task],
     log:
-        "logs/folds.log",
+        "logs/folds/{task}.log",
     benchmark:
-        "benchmarks/folds.tsv"
+        "benchmarks/folds/{task}.tsv"
     threads: 1
     resources:
         mem_mb=500,
@@ -165,7 +163,7 @@ for _task in TASK_NAMES:
         name:
             f"train_{_task}"
         input:
-            folds="results/models/folds.json",
+            folds=f"results/models/{_task}/folds.json",
             datasets=lambda wc, task=_task: expand(
                 "results/sessions/{s}/dataset.parquet", s=TRAIN_SESSIONS(task, wc.fold)
             ),
@@ -201,7 +199,7 @@ for _task in TASK_NAMES:
         name:
             f"predict_{_task}"
         input:
-            model=lambda wc, task=_task: f"results/models/{task}/{wc.method}/fold{FOLD_OF[wc.session]}/model.ckpt",
+            model=lambda wc, task=_task: f"results/models/{task}/{wc.method}/fold{FOLD_OF[task][wc.session]}/model.ckpt",
             dataset="results/sessions/{session}/dataset.parquet",
         output:
             f"results/predictions/{_task}/{{method}}/{{session}}.parquet",
@@ -212,7 +210,7 @@ for _task in TASK_NAMES:
             groups=lambda wc, task=_task: METHOD_GROUPS(task, wc.method),
             classes=TASK_CLASSES[_task],
             labels=lambda wc, task=_task: SESSION_LABELS[task][wc.session],
-            fold=lambda wc: FOLD_OF[wc.session],
+            fold=lambda wc, task=_task: FOLD_OF[task][wc.session],
             device=BASELINES.device,
         wildcard_constraints:
             method="|".join(re.escape(m) for m in METHODS[_task]) or "no-method-enabled",

@@ -11,6 +11,7 @@ from egoinstruct.labels import label_file
 from egoinstruct.settings.workflow import check_against_sheet, load_settings
 from egoinstruct.sheet import (
     HEAD_INPUT_KINDS,
+    annotated_tasks,
     MEDIA_KINDS,
     MEDIA_OPTION_KINDS,
     check_paths_exist,
@@ -211,6 +212,11 @@ def session_annotations(session):
     return ANNOTATIONS.loc[ANNOTATIONS.session == session, "path"].tolist()
 
 
+def session_annotation_tasks(session):
+    """Per annotation file of a session (session_annotations' order), the tasks it labels."""
+    return [cell.split(",") for cell in ANNOTATIONS.loc[ANNOTATIONS.session == session, "tasks"]]
+
+
 def validated_annotations(sessions):
     """The validated annotation tables of ``sessions`` (validate_session): what every stage that
     uses annotations reads, so nothing is scored on annotations validation rejected."""
@@ -224,9 +230,11 @@ def session_procedure(session):
 
 PROCEDURE_OF = {s: session_procedure(s) for s in SESSIONS}
 ANNOTATED = [s for s in SESSIONS if session_annotations(s)]
-# The sessions each task can be run on (per-procedure tasks need the session's procedure) and
-# scored on (those with annotations too).
-TASK_RUN_SESSIONS = {name: task_sessions(task, PROCEDURE_OF) for name, task in TASKS.items()}
+# The tasks each annotated session labels (the annotation sheet's tasks column; all by default).
+SESSION_TASKS = annotated_tasks(ANNOTATIONS)
+# The sessions each task is run on (an annotated session: its tasks; per-procedure tasks need the
+# session's procedure) and scored on (those with the task's annotations).
+TASK_RUN_SESSIONS = {name: task_sessions(task, PROCEDURE_OF, SESSION_TASKS) for name, task in TASKS.items()}
 TASK_SCORED_SESSIONS = {name: [s for s in sessions if s in ANNOTATED] for name, sessions in TASK_RUN_SESSIONS.items()}
 
 
@@ -240,8 +248,8 @@ def label_files(task, sessions):
 
 
 def session_label_files(session):
-    """Every label set a session's annotations are checked against."""
-    return [path for task in TASK_NAMES for path in label_files(task, [session])] if session_annotations(session) else []
+    """Every label set a session's annotations are checked against (those of its tasks)."""
+    return [path for task in SESSION_TASKS.get(session, ()) for path in label_files(task, [session])]
 
 
 # What `snakemake` with no target builds: each stage's .smk registers a function returning its

@@ -13,6 +13,8 @@ if DEMO.enabled:
             labels_dir=SETTINGS.labels_dir,
             procedure=lambda wc: session_procedure(wc.session)
             or procedure_for(SESSIONS.index(wc.session)),
+            # the annotation files label the tasks the annotation sheet names for the session
+            tasks=lambda wc: list(SESSION_TASKS.get(wc.session, TASK_NAMES)),
         log:
             "logs/demo/{session}.log",
         benchmark:

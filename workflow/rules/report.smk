@@ -53,8 +53,11 @@ TRAINED = [
     for task in EVAL_TASKS
     for method, entry in PREDICTION_METHODS[task].items()
     if entry["kind"] == "baseline"
-    for fold in sorted({FOLD_OF[s] for s in entry["sessions"]})
+    for fold in sorted({FOLD_OF[task][s] for s in entry["sessions"]})
 ]
+
+# Tasks with cross-validated baselines (their folds.json is shown).
+FOLDED_TASKS = list(dict.fromkeys(task for task, _, _ in TRAINED))
 
 
 MLLM_REPORTED = lambda: [(task, model) for task in EVAL_TASKS for _, model in MLLM_RUNS(task)]
@@ -66,7 +69,7 @@ report_inputs = lambda wildcards: {
     "overview": "results/data/inputs_overview.tsv",
     "demo_quality": ["results/data/demo_quality.json"] if DEMO_TRUTH_SESSIONS else [],
     "mllm": [f"results/mllm/{task}/{model}/summary.json" for task, model in MLLM_REPORTED()],
-    "folds": ["results/models/folds.json"] if TRAINED else [],
+    "folds": [f"results/models/{task}/folds.json" for task in FOLDED_TASKS],
     "training": [f"results/models/{task}/{method}/fold{fold}/training.json" for task, method, fold in TRAINED],
 }
 
@@ -175,6 +178,7 @@ rule report:
         metric_files=list(EVAL_FILES),
         methods=lambda wc: {task: EVAL_METHODS(task) for task in EVAL_TASKS},
         trained=[list(t) for t in TRAINED],
+        folded_tasks=FOLDED_TASKS,
         sessions=SESSIONS,
         procedures=PROCEDURE_OF,
         demo_sessions=DEMO_TRUTH_SESSIONS,

@@ -79,6 +79,9 @@ rule validate_session:
     params:
         code=SCRIPT_CODE("validate_session.py"),
         procedure=lambda wc: PROCEDURE_OF[wc.session],
+        # per annotation file, the tasks it labels (the sheet's tasks column), and all of them
+        annotation_tasks=lambda wc: session_annotation_tasks(wc.session),
+        session_tasks=lambda wc: SESSION_TASKS.get(wc.session, []),
         reference_role=SETTINGS.reference_role,
         checks=SETTINGS.annotation_checks.to_mapping(),
     log:

@@ -13,4 +13,4 @@ with rule_logging(sm.log[0]) as log:
     # Outputs are <root>/<session>/...: the demo root is the parent of the session folder.
     session_dir = next(p for p in Path(sm.output[0]).parents if p.name == sm.wildcards.session)
     generate_session(sm.wildcards.session, sm.params.procedure, session_dir.parent, settings, with_eaf=True,
-                     labels_dir=sm.params.labels_dir)
+                     labels_dir=sm.params.labels_dir, tasks=sm.params.tasks)

@@ -26,7 +26,7 @@ with rule_logging(sm.log[0]) as log:
         mllm=list(sm.input.mllm),
         demo_quality=next(iter(sm.input.demo_quality), None),
         demo_sessions=list(sm.params.demo_sessions),
-        folds=next(iter(sm.input.folds), None),
+        folds=dict(zip(sm.params.folded_tasks, sm.input.folds, strict=True)),
         training={(task, method, int(fold)): path
                   for (task, method, fold), path in zip(sm.params.trained, sm.input.training, strict=True)},
         title=settings.title,

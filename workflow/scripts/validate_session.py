@@ -18,6 +18,7 @@ with rule_logging(sm.log[0]) as log:
         device_probes=[json.loads(open(path).read()) for path in sm.input.probes],
         head_probes=[json.loads(open(path).read()) for path in sm.input.head_probes],
         annotation_paths=list(sm.input.annotations),
+        annotation_tasks=[list(names) for names in sm.params.annotation_tasks],
         procedure=sm.params.procedure,
         labels_dir=labels_folder(sm.input.labels),
         reference_role=sm.params.reference_role,
@@ -26,7 +27,8 @@ with rule_logging(sm.log[0]) as log:
     for warning in probe["warnings"]:
         log.warning(warning)
     write_validated(segments, sm.output.annotations, {"session": sm.wildcards.session,
-                                                      "procedure": sm.params.procedure or ""})
+                                                      "procedure": sm.params.procedure or "",
+                                                      "tasks": ",".join(sm.params.session_tasks)})
     write_json(sm.output.probe, probe)
     log.info("%s: %d devices, reference %s, %.1f s, %d annotated segments", probe["session"], len(probe["devices"]),
              probe["reference_device"], probe["session_duration_s"], len(segments))

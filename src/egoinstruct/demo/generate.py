@@ -30,8 +30,10 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,7 +59,7 @@ from egoinstruct.gaze.mps import write_mps_eye_gaze
 from egoinstruct.labels import label_file, load_labels
 from egoinstruct.paths import LABELS_DIR
 from egoinstruct.settings.demo import DemoSettings
-from egoinstruct.tasks import STATES, STEPS
+from egoinstruct.tasks import STATES, STEPS, TASK_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +251,14 @@ def _device_timing(
 # -- writers -------------------------------------------------------------------------------------
 
 
-def _write_annotations(plan: SessionPlan, session: str, path: Path) -> pd.DataFrame:
+def _annotated_tiers(plan: SessionPlan, tasks: Sequence[str]) -> dict[str, list[Any]]:
+    """The planned label tiers the session's annotation files hold: those of ``tasks`` (a lab may
+    annotate one task only; the truth folder always has the whole plan)."""
+    tiers = {STEPS.name: plan.step_tier, STATES.name: plan.state_tier}
+    return {tier: intervals for tier, intervals in tiers.items() if tier in tasks}
+
+
+def _write_annotations(plan: SessionPlan, session: str, path: Path, tasks: Sequence[str]) -> pd.DataFrame:
     rows = [
         {
             "session": session,
@@ -258,7 +267,7 @@ def _write_annotations(plan: SessionPlan, session: str, path: Path) -> pd.DataFr
             "t_end": iv.t_end,
             "label": iv.label,
         }
-        for tier, intervals in ((STEPS.name, plan.step_tier), (STATES.name, plan.state_tier))
+        for tier, intervals in _annotated_tiers(plan, tasks).items()
         for iv in intervals
     ]
     table = pd.DataFrame(rows, columns=["session", "tier", "t_start", "t_end", "label"])
@@ -266,8 +275,8 @@ def _write_annotations(plan: SessionPlan, session: str, path: Path) -> pd.DataFr
     return table
 
 
-def _write_eaf(plan: SessionPlan, path: Path, media: str) -> None:
-    """ELAN 3.0 file with tiers ``steps`` and ``states`` (times in ms on the session clock)."""
+def _write_eaf(plan: SessionPlan, path: Path, media: str, tasks: Sequence[str]) -> None:
+    """ELAN 3.0 file with a tier per task of ``tasks`` (times in ms on the session clock)."""
     root = ET.Element(
         "ANNOTATION_DOCUMENT",
         {
@@ -290,7 +299,7 @@ def _write_eaf(plan: SessionPlan, path: Path, media: str) -> None:
             "RELATIVE_MEDIA_URL": f"./{media}",
         },
     )
-    tiers = {STEPS.name: plan.step_tier, STATES.name: plan.state_tier}
+    tiers = _annotated_tiers(plan, tasks)
     n_annotations = sum(len(v) for v in tiers.values())
     ET.SubElement(header, "PROPERTY", {"NAME": "lastUsedAnnotationId"}).text = str(n_annotations)
     slots: list[tuple[int, str, int]] = []  # (ms, tier, order) → slot ids in time order
@@ -529,10 +538,11 @@ def _render_videos(
 
 def generate_session(
     session: str, procedure: str, root: Path, settings: DemoSettings, with_eaf: bool = False,
-    labels_dir: str | Path = LABELS_DIR,
+    labels_dir: str | Path = LABELS_DIR, tasks: Sequence[str] = TASK_NAMES,
 ) -> dict[str, Path]:
     """Generate one demo session under ``root/session/`` (see the module docstring), with the
-    label sets of ``labels_dir``; returns :func:`session_files`."""
+    label sets of ``labels_dir`` and annotation files that label ``tasks``; returns
+    :func:`session_files`."""
     began = time.perf_counter()
     _check_settings(session, procedure, settings)
     root = Path(root)
@@ -649,9 +659,9 @@ def generate_session(
             frames.to_parquet(staged[f"frames_{device}"], index=False)
 
         # annotations and truth
-        _write_annotations(plan, session, staged["annotations"])
+        _write_annotations(plan, session, staged["annotations"], tasks)
         if with_eaf:
-            _write_eaf(plan, staged["annotations_eaf"], f"{REFERENCE_DEVICE}.mp4")
+            _write_eaf(plan, staged["annotations_eaf"], f"{REFERENCE_DEVICE}.mp4", tasks)
         _write_dialogue(plan, staged["dialogue"])
         truth = _truth(
             session,

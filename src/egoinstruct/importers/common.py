@@ -60,6 +60,11 @@ class Issue:
     examples: list[str] = field(default_factory=list)
 
 
+BACKGROUND = "background"
+BACKGROUND_DESCRIPTION = ("No step is being carried out (time the source leaves unlabelled; "
+                          "annotation_checks.gaps.steps with policy fill gives it this label).")
+
+
 @dataclass
 class LabelSetSpec:
     """A label set to write: ``tier``, ``procedure`` for steps, ordered label → description."""
@@ -256,7 +261,10 @@ def label_sets(segments: list[Segment], descriptions: dict[tuple[str, str | None
     specs: dict[tuple[str, str | None], LabelSetSpec] = {}
     for seg in segments:
         procedure = procedures.get(seg.session) if seg.tier == "steps" else None
-        spec = specs.setdefault((seg.tier, procedure), LabelSetSpec(seg.tier, {}, procedure, comment))
+        # step sets open with background, as the project's own do: the sources leave the time
+        # between steps unlabelled, and annotation_checks.gaps can fill it with this label
+        first = {BACKGROUND: BACKGROUND_DESCRIPTION} if seg.tier == "steps" else {}
+        spec = specs.setdefault((seg.tier, procedure), LabelSetSpec(seg.tier, first, procedure, comment))
         spec.labels.setdefault(seg.label, descriptions.get((seg.tier, procedure, seg.label), ""))
     return list(specs.values())
 

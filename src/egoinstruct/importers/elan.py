@@ -19,6 +19,9 @@ being the slugs of the annotation values (empty values are dropped and reported)
 
 from __future__ import annotations
 
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +37,14 @@ from egoinstruct.importers.common import (
     slug,
 )
 
+_XSI_SCHEMA = "{http://www.w3.org/2001/XMLSchema-instance}noNamespaceSchemaLocation"
 
-def _load(path: str | Path) -> Any:
+
+def _load(path: str | Path, time_values: Mapping[str, float | None] | None = None) -> Any:
+    """The document as pympi-ling reads it. ``time_values`` (slot id -> ms, read beforehand)
+    replace pympi's own: it reads whole milliseconds only, while some tools write decimals. pympi
+    also needs the schema location attribute that ELAN writes and other tools may leave out; such
+    documents are read through a copy with whole milliseconds and the attribute."""
     try:
         from pympi import Eaf
     except ImportError:
@@ -43,10 +52,29 @@ def _load(path: str | Path) -> Any:
     if not Path(path).is_file():
         raise InputError(f"{path}: ELAN file not found; check the path")
     try:
-        return Eaf(str(path), suppress_version_warning=True)
-    except Exception as exc:  # pympi raises bare XML/Key errors on malformed documents
+        tree = ET.parse(path)
+    except ET.ParseError as exc:
+        raise InputError(f"{path}: not a readable ELAN file (XML error: {exc})") from exc
+    root = tree.getroot()
+    fractional = any(v is not None and not float(v).is_integer() for v in (time_values or {}).values())
+    try:
+        if not fractional and _XSI_SCHEMA in root.attrib:
+            eaf = Eaf(str(path), suppress_version_warning=True)
+        else:
+            root.set(_XSI_SCHEMA, root.get(_XSI_SCHEMA, "http://www.mpi.nl/tools/elan/EAFv3.0.xsd"))
+            for slot in root.iter("TIME_SLOT"):
+                if (value := slot.get("TIME_VALUE")) is not None:
+                    slot.set("TIME_VALUE", str(int(float(value))))
+            with tempfile.TemporaryDirectory() as folder:
+                copy = Path(folder) / Path(path).name
+                tree.write(copy, encoding="UTF-8", xml_declaration=True)
+                eaf = Eaf(str(copy), suppress_version_warning=True)
+    except Exception as exc:  # pympi raises bare XML/Key/Value errors on malformed documents
         raise InputError(f"{path}: not a readable ELAN document ({type(exc).__name__}: {exc}); re-save it in "
                          "ELAN") from None
+    if time_values is not None:
+        eaf.timeslots = {slot: time_values.get(slot) for slot in eaf.timeslots}
+    return eaf
 
 
 def time_origin_ms(eaf: Any) -> float:
@@ -106,14 +134,23 @@ def eaf_annotations(eaf: Any, path: str | Path) -> dict[str, dict[str, tuple[flo
     return out
 
 
-def read_eaf_tiers(path: str | Path) -> dict[str, list[tuple[float, float, str]]]:
-    """Every tier's annotations as ``(start_s, end_s, value)`` on the media clock, sorted by time
-    (see the module docstring for dependent tiers and ``TIME_ORIGIN``)."""
-    eaf = _load(path)
+def read_eaf_annotations(
+    path: str | Path, time_values: Mapping[str, float | None] | None = None
+) -> dict[str, list[tuple[str, float, float, str]]]:
+    """Every tier's annotations as ``(annotation id, start_s, end_s, value)`` on the media clock,
+    sorted by time (see the module docstring for dependent tiers and ``TIME_ORIGIN``).
+    ``time_values``: the slots' values in ms when already read (they may hold decimals)."""
+    eaf = _load(path, time_values)
     origin = time_origin_ms(eaf)
-    return {tier: sorted((((s + origin) / 1000.0, (e + origin) / 1000.0, v) for s, e, v in annotations.values()),
-                         key=lambda a: (a[0], a[1]))
+    return {tier: sorted(((ident, (s + origin) / 1000.0, (e + origin) / 1000.0, v)
+                          for ident, (s, e, v) in annotations.items()), key=lambda a: (a[1], a[2]))
             for tier, annotations in eaf_annotations(eaf, path).items()}
+
+
+def read_eaf_tiers(path: str | Path) -> dict[str, list[tuple[float, float, str]]]:
+    """Every tier's annotations as ``(start_s, end_s, value)`` on the media clock, sorted by time."""
+    return {tier: [(s, e, v) for _ident, s, e, v in annotations]
+            for tier, annotations in read_eaf_annotations(path).items()}
 
 
 def import_elan(path: str | Path, steps_tier: str | None = None, states_tier: str | None = None,

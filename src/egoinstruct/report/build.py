@@ -98,6 +98,20 @@ def load_task(task: str, files: Mapping[str, str | Path]) -> TaskMetrics:
                        csv("confusion"), csv("paired_tests"), frames)
 
 
+def scored_sessions(tasks: Mapping[str, TaskMetrics]) -> pd.DataFrame:
+    """Per task, the annotated sessions it was scored on (those with its labels that a method
+    predicts): a session may label one task only."""
+    rows = [{"task": name, "n_sessions": len(task.meta.get("sessions") or {}),
+             "sessions": ", ".join(sorted(task.meta.get("sessions") or {}))} for name, task in tasks.items()]
+    return pd.DataFrame(rows, columns=["task", "n_sessions", "sessions"])
+
+
+def scored_sentence(scored: pd.DataFrame) -> str:
+    parts = [f"{row.task} on {row.n_sessions} session{'s' if row.n_sessions != 1 else ''}"
+             + (f" ({row.sessions})" if row.n_sessions else "") for row in scored.itertuples()]
+    return "Scored: " + "; ".join(parts) + "."
+
+
 def order_methods(main: pd.DataFrame) -> list[str]:
     """Methods in table order: reference, baselines, zero-shot; by name within a kind."""
     if main.empty:
@@ -114,8 +128,8 @@ class ReportInputs:
     ``metrics``: task -> evaluation output name -> path; ``probes`` / ``syncs`` / ``speech``: one
     ``probe.json`` / ``sync.json`` / ``transcript.json`` per session; ``mllm``: the
     ``summary.json`` of every MLLM run; ``demo_quality``: the demo-truth comparison (None: no demo
-    sessions); ``folds`` and ``training``: ``folds.json`` and each cross-validated baseline's
-    ``training.json`` by (task, method, fold) (None / empty: no baselines).
+    sessions); ``folds`` and ``training``: each cross-validated task's ``folds.json`` by task and
+    each cross-validated baseline's ``training.json`` by (task, method, fold) (empty: no baselines).
     """
 
     tasks: Sequence[str]
@@ -129,7 +143,7 @@ class ReportInputs:
     mllm: Sequence[str | Path] = ()
     demo_quality: str | Path | None = None
     demo_sessions: Sequence[str] = ()  # synthetic sessions: every figure on them is labelled so
-    folds: str | Path | None = None
+    folds: Mapping[str, str | Path] = field(default_factory=dict)
     training: Mapping[tuple[str, str, int], str | Path] = field(default_factory=dict)
     title: str = "egoinstruct — evaluation report"
     timeline_sessions: Sequence[str] = ()
@@ -139,8 +153,9 @@ class ReportInputs:
     def paths(self) -> list[Path]:
         """Every input file."""
         named = [*self.probes.values(), *self.syncs.values(), *self.speech.values(), self.overview, *self.mllm,
-                 *self.training.values(), *(p for files in self.metrics.values() for p in files.values())]
-        named += [p for p in (self.demo_quality, self.folds) if p is not None]
+                 *self.training.values(), *self.folds.values(),
+                 *(p for files in self.metrics.values() for p in files.values())]
+        named += [p for p in (self.demo_quality,) if p is not None]
         return [Path(p) for p in named]
 
     def check(self) -> None:
@@ -564,17 +579,23 @@ def mllm_section(usage: pd.DataFrame) -> str:
 
 
 def training_section(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> str:
-    """Folds (folds.json) and the training curves of every cross-validated baseline and fold
-    (drawn from the epoch history in its training.json)."""
-    if inputs.folds is None:
+    """Each task's folds (its folds.json) and the training curves of every cross-validated
+    baseline and fold (drawn from the epoch history in its training.json)."""
+    if not inputs.folds:
         return ""
     parts = []
-    folds = report_data.read_json(inputs.folds)
-    rows = [{"fold": int(k), "test_sessions": ", ".join(v.get("test", [])), "train_sessions": len(v.get("train", []))}
-            for k, v in sorted((folds.get("folds") or {}).items(), key=lambda kv: int(kv[0]))]
+    rows = []
+    for task, path in inputs.folds.items():
+        folds = report_data.read_json(path)
+        task_rows = [{"task": task, "fold": int(k), "test_sessions": ", ".join(v.get("test", [])),
+                      "train_sessions": len(v.get("train", []))}
+                     for k, v in sorted((folds.get("folds") or {}).items(), key=lambda kv: int(kv[0]))]
+        rows += task_rows
+        parts.append(f"<p>{esc(task)}: {esc(folds.get('k', len(task_rows)))} folds of the "
+                     f"{len(folds.get('session_fold') or {})} sessions with {esc(task)} labels (seed "
+                     f"{esc(folds.get('seed', '—'))}); every baseline is trained on the other folds and predicts "
+                     "the test sessions of its fold.</p>")
     tables["folds"] = pd.DataFrame(rows)
-    parts.append(f"<p>{esc(folds.get('k', len(rows)))} folds by session (seed {esc(folds.get('seed', '—'))}); "
-                 "every baseline is trained on the other folds and predicts the test sessions of its fold.</p>")
     parts.append(table(pd.DataFrame(rows)))
     images = []
     for (task, method, fold), path in sorted(inputs.training.items()):
@@ -620,12 +641,12 @@ def synthetic_note(inputs: ReportInputs) -> str:
 
 def summary_markdown(
     title: str, facts: Mapping[str, Any], tasks: Mapping[str, TaskMetrics], settings: Mapping[str, Any],
-    usage: pd.DataFrame, data_sessions: pd.DataFrame, notes: Sequence[str],
+    usage: pd.DataFrame, data_sessions: pd.DataFrame, notes: Sequence[str], scored: pd.DataFrame,
 ) -> str:
     lines = [f"# {title}", "", f"Run {facts['run_date_utc']}, commit `{short_commit(facts['git_commit'])}`, config "
              f"`{facts['config_sha256'][:12]}`.", ""]
     lines.append(settings_sentence(settings) + " Cross-validated methods: mean ± std over folds; † zero-shot or "
-                 "reference, no folds: pooled over sessions.")
+                 "reference, no folds: pooled over sessions. " + scored_sentence(scored))
     for name, task in tasks.items():
         lines += ["", f"## {task_title(name)} ({name})", ""]
         if task.main.empty:
@@ -689,6 +710,8 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
     tables["mllm_usage"] = usage
     main_html, main_csv = main_table(tasks, registry)
     tables["main_table"] = main_csv
+    scored = scored_sessions(tasks)
+    tables["scored_sessions"] = scored
     modality_html, modality_csv = modality_table(tasks, registry, usage)
     tables["modalities"] = modality_csv
     synthetic = synthetic_note(inputs)
@@ -705,8 +728,8 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
                 tables[key] = pd.concat([tables[key], frame], ignore_index=True)
         if not task.main.empty:
             tables[f"metrics_{name}"] = task.main
-    scored = {s for t in tasks.values() if not t.frames.empty for s in t.frames.session.unique()}
-    evaluated = [s for s in inputs.sessions if s in scored]
+    with_frames = {s for t in tasks.values() if not t.frames.empty for s in t.frames.session.unique()}
+    evaluated = [s for s in inputs.sessions if s in with_frames]
     timeline_sessions = [s for s in (inputs.timeline_sessions or evaluated) if s in evaluated]
     timelines_html, _ = timelines_section(tasks, timeline_sessions, outputs.timelines)
 
@@ -716,12 +739,16 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
             note("Cross-validated methods: mean ± std over folds (each fold's metric over its held-out sessions). "
                  "†: zero-shot or reference methods have no folds — pooled over all their sessions "
                  "(“zero-shot, no folds”). Bold: best non-reference method per column. All values in %."),
+            note(scored_sentence(scored) + " Each task is trained, inferred and scored on the sessions with its "
+                 "labels."),
             note(settings_sentence(settings)),
             link("tables/main_table.csv", "main_table.csv"),
         ]),
     ]
     for name, task in tasks.items():
+        sessions = scored[scored.task == name].iloc[0]
         sections.append(section(f"task-{name}", f"{task_title(name)} — all metrics", [
+            f"<p>Scored on {sessions.n_sessions} session(s) with {esc(name)} labels: {esc(sessions.sessions or '—')}.</p>",
             detailed_table(task), "<h3>Paired tests</h3>", paired_table(task),
             details("per fold", table(task.per_fold, {"fold": 0}, empty="no cross-validated method")),
             details("per session", table(task.per_session, {"fold": 0}, empty="nothing evaluated")),
@@ -763,12 +790,13 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
            ("notes", "Notes"), ("tables", "CSV")]
     subtitle = [f"Run {facts['run_date_utc']} · commit {short_commit(facts['git_commit'])} · config "
                 f"{facts['config_sha256'][:12]}",
-                f"{len(inputs.sessions)} sessions · methods: "
+                f"{len(inputs.sessions)} sessions · " + scored_sentence(scored) + " · methods: "
                 + "; ".join(f"{t}: {', '.join(task.methods) or 'none'}" for t, task in tasks.items())]
     if synthetic:
         subtitle.append(synthetic)
     write_text(outputs.html, page(inputs.title, subtitle, nav, sections))
     write_text(outputs.summary, summary_markdown(inputs.title, facts, tasks, settings, usage,
-                                                 tables["data_sessions"], notes))
+                                                 tables["data_sessions"], notes, scored))
     return {"methods": {t: task.methods for t, task in tasks.items()}, "tables": sorted(tables), "notes": notes,
+            "scored_sessions": {row.task: int(row.n_sessions) for row in scored.itertuples()},
             "sessions": len(inputs.sessions), "timelines": len(timeline_sessions)}

@@ -121,6 +121,16 @@ def check_settings(settings: WorkflowSettings) -> None:
     if missing:
         raise InputError(f"config annotation_checks.eaf_tiers: no ELAN tier named for {', '.join(missing)}; "
                          "add task: TIER_ID")
+    gaps = settings.annotation_checks.gaps
+    check_task_names(list(gaps), "config annotation_checks.gaps")
+    missing = [t for t in TASK_NAMES if t not in gaps]
+    if missing:
+        raise InputError(f"config annotation_checks.gaps: no policy for {', '.join(missing)}; add "
+                         "task: {policy: error, fill_label: null}")
+    for task, gap in gaps.items():
+        if gap.policy == "fill" and not gap.fill_label:
+            raise InputError(f"config annotation_checks.gaps.{task}: policy fill needs a fill_label (a label of "
+                             f"the {task} label set, e.g. background for steps)")
     check_baselines(settings.baselines, settings.dataset)
     check_mllm(settings.mllm)
     check_evaluation(settings.evaluation)
