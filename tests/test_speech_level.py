@@ -114,3 +114,42 @@ def test_one_person_talking_is_one_speaker_and_the_silent_wearer_is_reported():
     result = diarize(tracks)
     assert {d.role for d in result.decisions.values()} == {"instructor"}
     assert never_near_field(result.frames) == ["learner"]
+
+
+def test_real_recording_as_one_device_with_two_speakers_known():
+    from speech_samples import sample_audio
+
+    from egoinstruct.speech.diarize import SpeakerCount, offline_turns
+    from egoinstruct.speech.embeddings import track_mel
+
+    audio = sample_audio()
+    regions = speech_regions(audio, RATE, SPEECH.vad)
+    mel = track_mel(audio)
+    known = offline_turns(mel, regions, SpeakerCount(num=2, min=2, max=2), SPEECH.offline_diarizer)
+    assert len({t.speaker for t in known}) == 2  # speech.speakers: 2 is honoured
+    scores = diarization_scores(rttm_annotation(rttm_turns()),
+                                rttm_annotation([(t.start, t.end, t.speaker) for t in known]))
+    assert scores["der"] < 0.25, scores
+    # Left open, the two real voices (as alike as one person's halves) are merged: why the count
+    # matters, and why a two-wearer session warns when it finds one speaker.
+    open_count = offline_turns(mel, regions, SpeakerCount(min=1, max=2), SPEECH.offline_diarizer)
+    assert len({t.speaker for t in open_count}) == 1
+
+
+def test_speaker_warnings():
+    from egoinstruct.speech.diarize import SpeakerCount, Turn
+    from egoinstruct.speech.session import speaker_warnings
+
+    one = [Turn(0, 1, "SPEAKER_00"), Turn(2, 3, "SPEAKER_00")]
+    two_people = SpeakerCount(num=2, min=2, max=2)
+    found = speaker_warnings("s", two_people, 2, one, {"SPEAKER_00": "instructor"}, ["learner"])
+    assert len(found) == 3
+    assert "1 speaker(s) found, 2 expected" in found[0]
+    assert "all speech was given to the instructor" in found[1]
+    assert "learner's device never heard near-field speech" in found[2]
+    both = [*one, Turn(1, 2, "SPEAKER_01")]
+    assert speaker_warnings("s", two_people, 2, both, {"SPEAKER_00": "instructor", "SPEAKER_01": "learner"}, []) == []
+    # one device, count left open: one speaker is fine; speech.speakers: 2 makes it a warning
+    assert speaker_warnings("s", SpeakerCount(min=1, max=2), 1, one, {"SPEAKER_00": "instructor"}, []) == []
+    assert speaker_warnings("s", two_people, 1, one, {"SPEAKER_00": "unknown"}, [])[0].startswith(
+        "session s: 1 speaker(s) found, 2 expected (speech.speakers)")

@@ -41,6 +41,9 @@ from egoinstruct.errors import InputError
 
 COLLAR_S = 0.25  # ± around reference boundaries (the NIST convention)
 TOLERANCE_S = 0.5  # ± for turn-boundary matching
+# The DER figures (and their pooling parts) the demo quality rows carry.
+DER_KEYS = ("der", "der_collar", "missed", "false_alarm", "confusion", "der_error_s", "der_total_s",
+            "der_collar_error_s", "der_collar_total_s")
 
 
 @dataclass(frozen=True)
