@@ -109,3 +109,14 @@ def test_cli_score_speech_and_check_demo_on_a_real_session(tmp_path, capsys):
     assert "not a session's speech folder" in capsys.readouterr().err
     assert main(["check-demo", "--results", str(tmp_path)]) == 2  # a real run: no demo truth
     assert "egoinstruct score-speech" in capsys.readouterr().err
+
+
+def test_report_lists_speech_warnings():
+    from egoinstruct.report.data import speech_warnings
+
+    speech = {"s01": {"diarization": {"method": "level", "n_speakers": 1},
+                      "warnings": ["session s01: all speech was given to the instructor; ..."]},
+              "s02": {"diarization": {"method": "level", "n_speakers": 2}, "warnings": []}, "s03": None}
+    frame = speech_warnings(speech)
+    assert frame.to_dict("records") == [{"session": "s01", "diarization": "level", "speakers": 1,
+                                         "warning": "session s01: all speech was given to the instructor; ..."}]
