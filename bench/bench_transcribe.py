@@ -112,12 +112,12 @@ def main(argv: list[str] | None = None) -> None:
     from egoinstruct.speech.diarize import speaker_count
     from egoinstruct.speech.level import level_diarize
     from egoinstruct.speech.roles import assign_roles
-    from egoinstruct.speech.session import _union
+    from egoinstruct.speech.session import union_regions
     from egoinstruct.speech.vad import speech_regions
 
     wearers = {"instructor": tracks["instructor_aria"], "learner": tracks["learner_aria"]}
     regions = {role: speech_regions(track, 16000, settings.vad, asr.chunk_size_s) for role, track in wearers.items()}
-    both = _union(*regions.values())
+    both = union_regions(*regions.values())
     level_s = timed(lambda: level_diarize(wearers, both, settings.level_diarizer, settings.roles), 3)
 
     def offline() -> None:

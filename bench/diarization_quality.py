@@ -18,6 +18,7 @@ people and between the two halves of each one's speech — the evidence for the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -30,7 +31,7 @@ from egoinstruct.speech.io import load_session_audio
 from egoinstruct.speech.level import level_diarize
 from egoinstruct.speech.quality import _der, role_accuracy
 from egoinstruct.speech.roles import ROLES, assign_roles
-from egoinstruct.speech.session import _union
+from egoinstruct.speech.session import union_regions
 from egoinstruct.speech.vad import speech_regions
 
 
@@ -49,7 +50,7 @@ def real_recording() -> None:
     role_of = {speaker: role for role, speaker in wearers.items()}
     reference = rttm_annotation([(a, b, role_of[s]) for a, b, s in rttm_turns()])
     tracks = two_wearer_tracks(wearers)
-    regions = _union(*(speech_regions(t, 16000, settings.vad) for t in tracks.values()))
+    regions = union_regions(*(speech_regions(t, 16000, settings.vad) for t in tracks.values()))
     level = level_diarize(tracks, regions, settings.level_diarizer, settings.roles)
     scores = diarization_scores(reference, rttm_annotation(
         [(t.start, t.end, level.decisions[t.speaker].role) for t in level.turns]))
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         real_recording()
         return
     settings = default_settings().speech
-    offline = Diarizer(settings.__class__(**{**settings.__dict__, "diarization": "offline"}))
+    offline = Diarizer(dataclasses.replace(settings, diarization="offline"))
     rows = []
     for folder in sorted((Path(args.results) / "sessions").iterdir()):
         truth_path = Path(args.demo_root) / folder.name / "truth" / "dialogue.tsv"
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
                    for d in devices}
         tracks = {role: audio.tracks[wearers[role]] for role in ROLES}
         start = time.perf_counter()
-        level = level_diarize(tracks, _union(*(regions[wearers[r]] for r in ROLES)), settings.level_diarizer,
+        level = level_diarize(tracks, union_regions(*(regions[wearers[r]] for r in ROLES)), settings.level_diarizer,
                               settings.roles)
         level_s = time.perf_counter() - start
         spans = {"level": [(t.start, t.end, level.decisions[t.speaker].role) for t in level.turns]}

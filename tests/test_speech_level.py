@@ -15,7 +15,7 @@ from egoinstruct.demo.speech import VOICES, synthesize
 from egoinstruct.settings.workflow import default_settings
 from egoinstruct.speech.level import level_diarize, never_near_field
 from egoinstruct.speech.reference import diarization_scores, rttm_annotation
-from egoinstruct.speech.session import _union
+from egoinstruct.speech.session import union_regions
 from egoinstruct.speech.vad import speech_regions
 
 SPEECH = default_settings().speech
@@ -23,7 +23,7 @@ WEARERS = {"instructor": "speaker90", "learner": "speaker91"}  # Diane wears the
 
 
 def diarize(tracks: dict[str, np.ndarray]):
-    regions = _union(*(speech_regions(t, RATE, SPEECH.vad) for t in tracks.values() if np.any(t)))
+    regions = union_regions(*(speech_regions(t, RATE, SPEECH.vad) for t in tracks.values() if np.any(t)))
     return level_diarize(tracks, regions, SPEECH.level_diarizer, SPEECH.roles)
 
 

@@ -275,15 +275,15 @@ def offline_turns(mel: np.ndarray, regions: list[tuple[float, float]], count: Sp
     for start, end in regions:
         a, b = int(round(start / FRAME_S)), max(int(round(end / FRAME_S)), int(round(start / FRAME_S)) + 1)
         frame_labels = votes[a:b].argmax(axis=1)
-        runs = _runs(frame_labels)
-        runs = _absorb_short(runs, int(round(settings.min_turn_s / FRAME_S)))
+        runs = label_runs(frame_labels)
+        runs = absorb_short_runs(runs, int(round(settings.min_turn_s / FRAME_S)))
         for label, first, last in runs:
             turns.append(Turn((a + first) * FRAME_S, min((a + last) * FRAME_S, end), f"c{label}"))
-    turns = _fill_gaps(sorted(turns, key=lambda t: t.start), settings.fill_gap_s)
+    turns = fill_gaps(sorted(turns, key=lambda t: t.start), settings.fill_gap_s)
     return _renamed(turns)
 
 
-def _runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
+def label_runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
     """(label, first, last+1) runs of equal labels."""
     runs = []
     start = 0
@@ -294,7 +294,7 @@ def _runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
     return runs
 
 
-def _absorb_short(runs: list[tuple[int, int, int]], min_frames: int) -> list[tuple[int, int, int]]:
+def absorb_short_runs(runs: list[tuple[int, int, int]], min_frames: int) -> list[tuple[int, int, int]]:
     """Runs shorter than ``min_frames`` take the label of their longer neighbour."""
     runs = list(runs)
     changed = True
@@ -319,7 +319,7 @@ def _absorb_short(runs: list[tuple[int, int, int]], min_frames: int) -> list[tup
     return runs
 
 
-def _fill_gaps(turns: list[Turn], gap_s: float) -> list[Turn]:
+def fill_gaps(turns: list[Turn], gap_s: float) -> list[Turn]:
     out: list[Turn] = []
     for turn in turns:
         if out and out[-1].speaker == turn.speaker and turn.start - out[-1].end <= gap_s:

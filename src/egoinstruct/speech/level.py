@@ -45,9 +45,15 @@ from scipy.ndimage import uniform_filter1d
 
 from egoinstruct.errors import InputError
 from egoinstruct.settings.speech import LevelDiarizerSettings, RoleSettings
-from egoinstruct.speech.diarize import Turn, _absorb_short, _fill_gaps, _runs, speaker_centroids
+from egoinstruct.speech.diarize import (
+    Turn,
+    absorb_short_runs,
+    fill_gaps,
+    label_runs,
+    speaker_centroids,
+)
 from egoinstruct.speech.embeddings import cosine, track_mel, window_embeddings
-from egoinstruct.speech.roles import _SILENCE, ROLES, UNKNOWN, RoleDecision, band_limited
+from egoinstruct.speech.roles import DIGITAL_SILENCE, ROLES, UNKNOWN, RoleDecision, band_limited
 
 SAMPLE_RATE_HZ = 16_000
 PAUSE, INSTRUCTOR, LEARNER, BOTH, OTHER, UNDECIDED = range(6)
@@ -114,7 +120,7 @@ def level_frames(tracks: dict[str, np.ndarray], regions: list[tuple[float, float
     for role in ROLES:
         raw = np.asarray(tracks[role], dtype=np.float32)
         power = _frame_power(band_limited(raw, rate_hz), n_frames, hop)
-        off = _frame_power(raw, n_frames, hop) <= _SILENCE  # digital silence: not recording
+        off = _frame_power(raw, n_frames, hop) <= DIGITAL_SILENCE  # digital silence: not recording
         smooth = uniform_filter1d(power, width, mode="nearest")
         level = 10.0 * np.log10(np.maximum(smooth, 1e-20))
         level[off] = np.nan
@@ -179,11 +185,11 @@ def _smoothed_runs(labels: np.ndarray, regions: list[tuple[float, float]], frame
         if index.size == 0:
             continue
         squeezed = labels[index].copy()
-        for label, first, last in _absorb_short(_runs(squeezed), min_frames):
+        for label, first, last in absorb_short_runs(label_runs(squeezed), min_frames):
             squeezed[first:last] = label
         relabelled = np.full(b - a, PAUSE, labels.dtype)
         relabelled[index - a] = squeezed
-        trimmed = _runs(relabelled[index[0] - a:index[-1] - a + 1])
+        trimmed = label_runs(relabelled[index[0] - a:index[-1] - a + 1])
         out.extend((label, index[0] + first, index[0] + last) for label, first, last in trimmed)
     return out
 
@@ -248,7 +254,7 @@ def level_diarize(tracks: dict[str, np.ndarray], regions: list[tuple[float, floa
             by_speaker["learner"].append(Turn(a * fs, b * fs, "learner"))
         if label == OTHER:
             by_speaker["other"].append(Turn(a * fs, b * fs, "other"))
-    joined = sorted((t for turns in by_speaker.values() for t in _fill_gaps(turns, settings.fill_gap_s)),
+    joined = sorted((t for turns in by_speaker.values() for t in fill_gaps(turns, settings.fill_gap_s)),
                     key=lambda t: (t.start, t.end))
     names: dict[str, str] = {}
     for turn in joined:

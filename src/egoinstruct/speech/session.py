@@ -58,7 +58,7 @@ from egoinstruct.speech.transcript import (
     turns_table,
     utterances,
 )
-from egoinstruct.speech.vad import _silero_model, speech_regions
+from egoinstruct.speech.vad import silero_model, speech_regions
 
 SAMPLE_RATE_HZ = 16_000
 
@@ -97,7 +97,7 @@ def load_shared_models() -> float:
     """Load silero-vad and the resemblyzer encoder (cached per process); seconds taken. Loaded
     up front so that no real-time factor includes their loading."""
     start = time.perf_counter()
-    _silero_model()
+    silero_model()
     voice_encoder()
     return time.perf_counter() - start
 
@@ -176,7 +176,7 @@ def transcribe_session(audio: SessionAudio, settings: SpeechSettings, threads: i
     evidence: dict[str, Any] | None = None
     silent_wearers: list[str] = []
     if settings.diarization in ("auto", "level") and len(wearer_regions) == 2:
-        level = level_diarize({role: wearer_tracks[role] for role in ROLES}, _union(*wearer_regions.values()),
+        level = level_diarize({role: wearer_tracks[role] for role in ROLES}, union_regions(*wearer_regions.values()),
                               settings.level_diarizer, settings.roles)
         reason = (f"both wearers' tracks have audio (speech.diarization: {settings.diarization}): "
                   f"who speaks from the level difference between the instructor's and the learner's device")
@@ -256,7 +256,7 @@ def transcribe_session(audio: SessionAudio, settings: SpeechSettings, threads: i
     return SessionSpeech(transcript, turns_table(diarization.turns, roles), quality)
 
 
-def _union(*region_lists: list[tuple[float, float]]) -> list[tuple[float, float]]:
+def union_regions(*region_lists: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Overlapping regions of several tracks merged, in time order."""
     merged: list[tuple[float, float]] = []
     for start, end in sorted(r for regions in region_lists for r in regions):
