@@ -30,8 +30,10 @@ however alike. Per ``frame_s`` frame (speech band 100–4000 Hz, power averaged 
 4. runs of speech shorter than ``min_turn_s`` join their longer neighbour (hysteresis against
    flicker; pauses stay pauses);
    undecided runs go to the wearer whose voice (resemblyzer centroid of the level-decided speech,
-   on the sum of both tracks) they resemble by ``roles.min_similarity_margin``, else to the
-   other-person speaker; a speaker's turns closer than ``fill_gap_s`` are joined.
+   on the sum of both tracks) they resemble by ``roles.min_similarity_margin``; what that leaves
+   undecided joins the speech it touches when shorter than half a second (too short for a voice
+   embedding) and both devices were recording, else goes to the other-person speaker; a speaker's turns closer than
+   ``fill_gap_s`` are joined.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ SAMPLE_RATE_HZ = 16_000
 PAUSE, INSTRUCTOR, LEARNER, BOTH, OTHER, UNDECIDED = range(6)
 _ROLE_LABEL = {"instructor": INSTRUCTOR, "learner": LEARNER}
 _MIN_OWN_VOICE_S = 0.5  # own-voice level needs at least this much clearly own speech
+_VOICE_MIN_S = 0.5  # resemblyzer embeddings of shorter pieces do not tell similar voices apart
 
 
 @dataclass
@@ -153,10 +156,9 @@ def level_frames(tracks: dict[str, np.ndarray], regions: list[tuple[float, float
 
     labels = np.full(n_frames, PAUSE, np.int8)
     labels[active] = UNDECIDED
-    both_on = usable
-    labels[both_on & (difference >= settings.min_difference_db) & near["instructor"]] = INSTRUCTOR
-    labels[both_on & (difference <= -settings.min_difference_db) & near["learner"]] = LEARNER
-    alike = both_on & (np.abs(difference) < settings.min_difference_db)
+    labels[usable & (difference >= settings.min_difference_db) & near["instructor"]] = INSTRUCTOR
+    labels[usable & (difference <= -settings.min_difference_db) & near["learner"]] = LEARNER
+    alike = usable & (np.abs(difference) < settings.min_difference_db)
     labels[alike & near["instructor"] & near["learner"]] = BOTH
     # Far from both wearers, a voice reaches both devices alike and below either's own voice.
     labels[alike & ~near["instructor"] & ~near["learner"]] = OTHER
@@ -231,8 +233,24 @@ def _tie_break(runs: list[tuple[int, int, int]], tracks: dict[str, np.ndarray], 
         sims = {role: cosine(embedding, c) for role, c in centroids.items()}
         ranked = sorted(sims, key=lambda r: sims[r], reverse=True)
         best_gap = sims[ranked[0]] - (sims[ranked[1]] if len(ranked) > 1 else 0.0) if ranked else 0.0
-        chosen[(a, b)] = _ROLE_LABEL[ranked[0]] if ranked and best_gap >= margin else OTHER
+        chosen[(a, b)] = _ROLE_LABEL[ranked[0]] if ranked and best_gap >= margin else UNDECIDED
     return [(chosen[(a, b)] if label == UNDECIDED else label, a, b) for label, a, b in runs], centroids
+
+
+def _settle(runs: list[tuple[int, int, int]], frame_s: float, device_off: np.ndarray) -> list[tuple[int, int, int]]:
+    """Runs neither level nor voice decided: a short one (too short for a voice embedding to
+    tell) that touches speech, with both devices recording, takes its longer touching
+    neighbour's label; the rest are another person's (never a wearer's by default — with one
+    device off, the partner's far-field voice must not be folded into the wearer's turn)."""
+    out = list(runs)
+    for i, (label, a, b) in enumerate(runs):
+        if label != UNDECIDED:
+            continue
+        touching = [runs[j] for j in (i - 1, i + 1) if 0 <= j < len(runs)
+                    and runs[j][0] not in (PAUSE, UNDECIDED) and (runs[j][2] == a or runs[j][1] == b)]
+        short = (b - a) * frame_s < _VOICE_MIN_S and not device_off[a:b].any()
+        out[i] = (max(touching, key=lambda r: r[2] - r[1])[0] if short and touching else OTHER, a, b)
+    return out
 
 
 def level_diarize(tracks: dict[str, np.ndarray], regions: list[tuple[float, float]],
@@ -245,6 +263,8 @@ def level_diarize(tracks: dict[str, np.ndarray], regions: list[tuple[float, floa
     runs = _smoothed_runs(frames.labels, regions, fs, settings.min_turn_s)
     undecided_frames = sum(b - a for label, a, b in runs if label == UNDECIDED)
     runs, centroids = _tie_break(runs, tracks, fs, roles.min_similarity_margin)
+    unresolved_frames = sum(b - a for label, a, b in runs if label == UNDECIDED)
+    runs = _settle(runs, fs, ~np.isfinite(frames.difference_db))
     runs = _fill_pauses(runs)
     by_speaker: dict[str, list[Turn]] = {"instructor": [], "learner": [], "other": []}
     for label, a, b in runs:
@@ -276,7 +296,8 @@ def level_diarize(tracks: dict[str, np.ndarray], regions: list[tuple[float, floa
         "frame_s": fs,
         "active_speech_s": n_active * fs,
         "decided_by_level": share(np.isin(labels, (INSTRUCTOR, LEARNER, BOTH, OTHER)).sum()),
-        "decided_by_voice": share(undecided_frames),
+        "decided_by_voice": share(undecided_frames - unresolved_frames),
+        "undecided": share(unresolved_frames),
         "overlap": share((labels == BOTH).sum()),
         "other_person": share((labels == OTHER).sum()),
         "device_off": share((active & ~np.isfinite(difference)).sum()),
