@@ -162,10 +162,11 @@ def diarization_scores(reference: Any, hypothesis: Any, collar_s: float = COLLAR
         "der_collar_total_s": collared["total"],
         "speakers_reference": len(reference.labels()),
         "speakers_hypothesis": len(hypothesis.labels()),
-        "speaker_count_error": abs(DiarizationSpeakerCountError()(reference, hypothesis)),
+        "speaker_count_error": abs(DiarizationSpeakerCountError()(reference, hypothesis, uem=uem)),
         "boundary_precision": SegmentationPrecision(tolerance=tolerance_s)(
-            turn_ends["reference"], turn_ends["hypothesis"]),
-        "boundary_recall": SegmentationRecall(tolerance=tolerance_s)(turn_ends["reference"], turn_ends["hypothesis"]),
+            turn_ends["reference"], turn_ends["hypothesis"], uem=uem),
+        "boundary_recall": SegmentationRecall(tolerance=tolerance_s)(
+            turn_ends["reference"], turn_ends["hypothesis"], uem=uem),
         "tolerance_s": tolerance_s,
     }
 
