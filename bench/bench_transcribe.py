@@ -8,6 +8,10 @@ dialogue with work sounds, generated once into bench/.cache):
   * the same for faster-whisper called directly on the same audio with the same model,
     compute type, threads, language, beam, decoding options, VAD and word timestamps — the
     reference, measured in this run — and the ratio stage / reference (target <= 1.15);
+  * the diarization step's cost against the transcription stage's, as a ratio: the two-wearer
+    level diarizer (the default when both wearers' tracks have audio) and the offline diarizer
+    (embeddings + clustering on one track, roles by level), each best-of-3 on the same session,
+    speech regions given (the VAD runs once for both steps);
   * for information: the whole per-session job (diarization and roles included) on all of the
     session's tracks, and the model load times.
 Both sides are timed best-of-3, alternating, so load from other processes hits them alike.
@@ -105,10 +109,29 @@ def main(argv: list[str] | None = None) -> None:
           f"RTF {best_ours / seconds:.3f}  ratio {best_ours / best_reference:.2f} (target <= 1.15)")
     print("  split of one run: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.seconds.items()))
 
+    from egoinstruct.speech.diarize import speaker_count
+    from egoinstruct.speech.level import level_diarize
+    from egoinstruct.speech.roles import assign_roles
+    from egoinstruct.speech.session import union_regions
+    from egoinstruct.speech.vad import speech_regions
+
+    wearers = {"instructor": tracks["instructor_aria"], "learner": tracks["learner_aria"]}
+    regions = {role: speech_regions(track, 16000, settings.vad, asr.chunk_size_s) for role, track in wearers.items()}
+    both = union_regions(*regions.values())
+    level_s = timed(lambda: level_diarize(wearers, both, settings.level_diarizer, settings.roles), 3)
+
+    def offline() -> None:
+        result = models.diarizer(wearers["instructor"], regions["instructor"], speaker_count(2, settings.speakers))
+        assign_roles(result.turns, result.centroids, wearers, settings.roles, regions)
+
+    offline_s = timed(offline, 3)
+    print(f"diarization, level (two wearers): {level_s:.2f} s  ratio to transcription {level_s / best_ours:.3f}; "
+          f"{models.diarizer.method} diarizer + roles: {offline_s:.2f} s  ratio {offline_s / best_ours:.3f}")
+
     session = SessionAudio(SESSION, tracks, {"instructor_aria": "instructor", "learner_aria": "learner",
                                              "exo_gopro": "exo"}, "instructor_aria")
     job = timed(lambda: transcribe_session(session, settings, threads, models), 1)
-    print(f"whole transcribe job on the session (VAD, {models.diarizer.method} diarization, roles, ASR, words): "
+    print(f"whole transcribe job on the session (VAD, level diarization with roles, ASR, words): "
           f"{job:.2f} s  RTF {job / seconds:.3f} (for information)")
     print(f"model load: stage {ours_load:.1f} s (whisperx, diarizer), faster-whisper {reference_load:.1f} s "
           f"(for information; once per job)")

@@ -89,6 +89,9 @@ def test_config_section_builds_settings():
         config_settings(roles={"min_ratio_db": 3, "nonsense": 1})
     with pytest.raises(InputError, match="speech.source"):
         config_settings(source="everyone")
+    assert config_settings(diarization="level").diarization == "level"
+    with pytest.raises(InputError, match="speech.diarization"):
+        config_settings(diarization="voices")
 
 
 def test_silence_only_gives_empty_tables_and_a_warning(monkeypatch, caplog):
@@ -166,8 +169,11 @@ def test_two_people(clips, models):
 def test_one_speaker_session(clips, models):
     lines = [(role, text) for role, text in LINES if role == "instructor"]
     audio, placed = build_session([c for (role, _), c in zip(LINES, clips, strict=True) if role == "instructor"], lines)
-    result = transcribe_session(audio, speech_settings(diarization="offline"), models=models)
-    assert result.quality["diarization"]["n_speakers"] == 1
+    result = transcribe_session(audio, speech_settings(), models=models)  # both wearers: level
+    q = result.quality
+    assert q["diarization"]["method"] == "level" and q["diarization"]["n_speakers"] == 1
+    assert any("all speech was given to the instructor" in w for w in q["warnings"])
+    assert any("learner's device never heard near-field speech" in w for w in q["warnings"])
     assert set(result.transcript.column("role").to_pylist()) == {"instructor"}
     assert set(result.turns.column("role").to_pylist()) == {"instructor"}
     assert wer(placed, result.transcript) < 0.3
@@ -231,3 +237,32 @@ def test_alignment_required_offline_stops_with_how_to(monkeypatch, models, tmp_p
         transcriber.aligner("en")
     transcriber.speech = dataclasses.replace(models.transcriber.speech, align="auto")
     assert "HF_HUB_OFFLINE is set" in transcriber.aligner("en")
+
+
+@pytest.mark.slow
+def test_real_recording_as_two_wearers_end_to_end(models):
+    """pyannote.audio's real two-person sample (see speech_samples.py) as two wearers' devices."""
+    from speech_samples import sample_folder, two_wearer_tracks
+
+    from egoinstruct.speech.reference import (
+        diarization_scores,
+        read_rttm,
+        read_stm,
+        rttm_annotation,
+        word_scores,
+    )
+
+    tracks = two_wearer_tracks({"instructor": "speaker90", "learner": "speaker91"})
+    audio = SessionAudio("real", {"instructor_aria": tracks["instructor"], "learner_aria": tracks["learner"]},
+                         {"instructor_aria": "instructor", "learner_aria": "learner"}, "instructor_aria")
+    result = transcribe_session(audio, speech_settings(), models=models)
+    q = result.quality
+    assert q["diarization"]["method"] == "level" and q["warnings"] == []
+    assert q["diarization"]["evidence"]["decided_by_level"] > 0.8
+    assert q["seconds"]["model_load"] == 0 and q["rtf"] > 0
+    role_of = {"speaker90": "instructor", "speaker91": "learner"}
+    reference = [(a, b, role_of[s]) for a, b, s in read_rttm(sample_folder() / "sample.rttm")]
+    turns = list(zip(*(result.turns.column(c).to_pylist() for c in ("t_start", "t_end", "role")), strict=True))
+    assert diarization_scores(rttm_annotation(reference), rttm_annotation(turns))["der"] <= 0.10
+    text = " ".join(t for *_, t in read_stm(sample_folder() / "sample.stm"))
+    assert word_scores(text, " ".join(result.transcript.column("text").to_pylist()), "en")["wer"] < 0.3

@@ -7,6 +7,9 @@
 * ``egoinstruct check-demo``: how the results of a demo run compare with the generator's truth
   (``results/data/demo_quality.json``, written by the ``demo_quality`` rule): clock offsets and
   residual audio lags, WER / DER / role attribution, gaze pixel error and gaze-target agreement.
+* ``egoinstruct score-speech results/sessions/S [--rttm R] [--stm T | --text T]``: any session's
+  speech against standard references: DER (with and without collar), speaker-count error,
+  turn-boundary precision / recall, WER and CER (:mod:`egoinstruct.speech.reference`).
 * ``egoinstruct import <egoexo4d|holoassist|elan|frames> FILE --out CSV --labels-dir DIR``: convert a
   public dataset's annotations into the project's annotation CSV and label sets, printing what was
   dropped or mapped (docs/importers.md).
@@ -73,8 +76,11 @@ def _check_demo(args: argparse.Namespace) -> int:
     path = Path(args.results) / "data" / "demo_quality.json"
     if not path.exists():
         raise InputError(
-            f"{path}: not found; it is made by the workflow's demo_quality rule (run `snakemake` on the demo "
-            "sessions first, or just that file: `snakemake --cores 2 " + str(path) + "`)"
+            f"{path}: not found. check-demo compares a run on the bundled demo sessions with the generator's "
+            "truth; that file is made by the workflow's demo_quality rule for demo sessions only (run `snakemake` "
+            "on them first, or just that file: `snakemake --cores 2 " + str(path) + "`). For a real session, "
+            "score its speech against your references instead: `egoinstruct score-speech "
+            f"{Path(args.results) / 'sessions' / '<session>'} --rttm who_spoke_when.rttm --stm words.stm`"
         )
     quality = json.loads(path.read_text())
     number = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
@@ -98,6 +104,49 @@ def _check_demo(args: argparse.Namespace) -> int:
         print("\n" + pd.DataFrame(quality["gaze"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"\n(measured on the synthetic demo sessions {', '.join(quality['sessions'])}: {path})")
     return 0
+
+
+def _score_speech(args: argparse.Namespace) -> int:
+    import json
+
+    from egoinstruct.speech.reference import SessionSpeechFiles, score_session
+
+    scores = score_session(SessionSpeechFiles.in_folder(args.session), rttm=args.rttm, stm=args.stm, text=args.text,
+                           uri=args.uri, collar_s=args.collar, tolerance_s=args.tolerance, by_role=args.by_role)
+    if args.json:
+        Path(args.json).write_text(json.dumps(scores, indent=2) + "\n")
+    if "der" in scores:
+        print(f"who spoke when ({scores['labels']}s vs {args.rttm}): DER {scores['der']:.1%} (±{scores['collar_s']} s "
+              f"collar: {scores['der_collar']:.1%}; missed {scores['missed']:.1%}, false alarm "
+              f"{scores['false_alarm']:.1%}, confusion {scores['confusion']:.1%}), speakers "
+              f"{scores['speakers_hypothesis']} found / {scores['speakers_reference']} in the reference, turn "
+              f"boundaries within ±{scores['tolerance_s']} s: precision {scores['boundary_precision']:.1%}, "
+              f"recall {scores['boundary_recall']:.1%}")
+    if "wer" in scores:
+        print(f"words (vs {args.stm or args.text}): WER {scores['wer']:.1%} ({scores['word_errors']} errors / "
+              f"{scores['ref_words']} reference words), CER {scores['cer']:.1%}; for language "
+              f"{scores['language']!r} the figure to read is {scores['primary'].upper()}")
+    return 0
+
+
+def _add_score_speech(sub: argparse._SubParsersAction) -> None:
+    from egoinstruct.speech.reference import COLLAR_S, TOLERANCE_S
+
+    parser = sub.add_parser("score-speech", help="score a session's speech against an RTTM and/or an STM or text")
+    parser.add_argument("session", help="the session's results folder (results/sessions/<session>)")
+    parser.add_argument("--rttm", help="who spoke when (NIST RTTM)")
+    words = parser.add_mutually_exclusive_group()
+    words.add_argument("--stm", help="the words, with times and speakers (NIST STM)")
+    words.add_argument("--text", help="the words as plain text")
+    parser.add_argument("--uri", help="the file id in the RTTM / STM when they hold several")
+    parser.add_argument("--collar", type=float, default=COLLAR_S,
+                        help=f"± s around reference boundaries not scored in der_collar (default {COLLAR_S})")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE_S,
+                        help=f"± s within which a turn boundary matches (default {TOLERANCE_S})")
+    parser.add_argument("--by-role", action="store_true",
+                        help="score the turns' roles (instructor / learner) instead of their speaker labels")
+    parser.add_argument("--json", help="also write every figure to this JSON file")
+    parser.set_defaults(func=_score_speech)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -171,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("check-demo", help="show how a demo run's results compare with the generator's truth")
     demo.add_argument("--results", default="results", help="the results folder of the run")
     demo.set_defaults(func=_check_demo)
+    _add_score_speech(sub)
     _add_import(sub)
     args = parser.parse_args(argv)
     try:

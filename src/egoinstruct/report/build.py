@@ -493,6 +493,10 @@ def data_section(inputs: ReportInputs, tables: dict[str, pd.DataFrame], colours:
         "<h3>Sessions</h3>",
         table(sessions, {"duration_s": 1, "min_sync_psr": 1, "speech_rtf": 3}),
     ]
+    speech_warnings = report_data.speech_warnings(speech)
+    if not speech_warnings.empty:  # who spoke: what a user must check before trusting the transcripts
+        tables["speech_warnings"] = speech_warnings
+        parts += ["<h3>Speech warnings</h3>", table(speech_warnings, {})]
     distribution = report_data.label_distribution(probes)
     tables["label_distribution"] = distribution
     parts.append("<h3>Label distributions (annotated seconds)</h3>")

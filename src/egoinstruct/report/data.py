@@ -80,6 +80,17 @@ def sessions_table(
                                        "alignment", "diarization", "speakers", "speech_rtf", "warnings"])
 
 
+def speech_warnings(speech: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
+    """One row per warning of the speech stage (``transcript.json``): session, diarization
+    method, speakers found, warning."""
+    rows = [
+        {"session": s, "diarization": ((quality or {}).get("diarization") or {}).get("method", ""),
+         "speakers": ((quality or {}).get("diarization") or {}).get("n_speakers"), "warning": warning}
+        for s, quality in speech.items() for warning in (quality or {}).get("warnings") or []
+    ]
+    return pd.DataFrame(rows, columns=["session", "diarization", "speakers", "warning"])
+
+
 def label_distribution(probes: Mapping[str, dict[str, Any] | None]) -> pd.DataFrame:
     """Annotated seconds per tier, procedure (steps; ``all`` for states) and label, with shares."""
     rows = []

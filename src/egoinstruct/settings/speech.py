@@ -45,6 +45,20 @@ class OfflineDiarizerSettings(Settings):
 
 
 @dataclass(frozen=True)
+class LevelDiarizerSettings(Settings):
+    """``speech.level_diarizer``: who speaks, frame by frame, from the two wearers' levels."""
+
+    frame_s: float  # analysis frame
+    smooth_s: float  # levels are averaged over this (syllables and gaps between them)
+    min_difference_db: float  # |L_instructor - L_learner| that names the speaker
+    near_field_db: float  # a device hears its wearer when within this of its own-voice level
+    active_db: float  # a frame carries speech when this far above a device's noise floor
+    clip_level: float  # |sample| at or above which a frame counts as clipped
+    min_turn_s: float
+    fill_gap_s: float
+
+
+@dataclass(frozen=True)
 class RoleSettings(Settings):
     """``speech.roles``: speaker -> role by own-microphone level, else voice similarity."""
 
@@ -72,11 +86,12 @@ class SpeechSettings(Settings):
     vad: VadSettings
     align: str  # auto | required | off
     align_model: str | None
-    diarization: str  # auto | pyannote | offline
+    diarization: str  # auto | level | pyannote | offline
     pyannote_model: str
     hub_token_env: str
     model_cache_dir: str | None
     offline_diarizer: OfflineDiarizerSettings
+    level_diarizer: LevelDiarizerSettings
     roles: RoleSettings
     utterances: UtteranceSettings
 

@@ -7,12 +7,15 @@ Modules, in the order the stage uses them:
 * :mod:`~egoinstruct.speech.vad`: speech regions (silero-vad, which ships its model);
 * :mod:`~egoinstruct.speech.asr`: whisperx transcription, wav2vec2 alignment or Whisper's own
   word timestamps;
+* :mod:`~egoinstruct.speech.level`: who speaks from the two wearers' level difference, frame by
+  frame (turns with roles; the default when both wearers' tracks have audio);
 * :mod:`~egoinstruct.speech.diarize`: pyannote through whisperx, or the offline diarizer
-  (silero-vad + resemblyzer embeddings + clustering);
-* :mod:`~egoinstruct.speech.roles`: speaker → instructor / learner / unknown;
+  (silero-vad + resemblyzer embeddings + clustering), for the other sessions;
+* :mod:`~egoinstruct.speech.roles`: speaker → instructor / learner / unknown (after those two);
 * :mod:`~egoinstruct.speech.transcript`: words → utterances → ``transcript.parquet``;
 * :mod:`~egoinstruct.speech.prosody`: F0, intensity, voicing per role; per-utterance features;
-* :mod:`~egoinstruct.speech.quality`: WER, DER and role attribution against the demo truth.
+* :mod:`~egoinstruct.speech.quality`: WER, DER and role attribution against the demo truth;
+* :mod:`~egoinstruct.speech.reference`: any session against RTTM / STM / text references.
 
 Heavy libraries (torch, whisperx, pyannote) are imported inside the functions that need them,
 so importing this package (and the table schemas) stays cheap.

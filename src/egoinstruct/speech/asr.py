@@ -233,6 +233,7 @@ class Transcriber:
             )
         self.language = settings.language if self.multilingual else "en"
         self._aligners: dict[str, tuple[Any, dict[str, Any], str] | str] = {}
+        self.aligner_load_seconds = 0.0  # alignment models load on first use of a language
         self.load_seconds = time.perf_counter() - start
         log.info("ASR model: %s (%s, %s) loaded in %.1f s", self.source.description, settings.device,
                  settings.compute_type, self.load_seconds)
@@ -270,6 +271,7 @@ class Transcriber:
         if language in self._aligners:
             return self._aligners[language]
         s = self.speech
+        loading = time.perf_counter()
         if s.align == "off":
             result: tuple[Any, dict[str, Any], str] | str = "speech.align is off"
         else:
@@ -289,6 +291,7 @@ class Transcriber:
                     ) from exc
                 result = f"loading the wav2vec2 model failed ({exc.__class__.__name__}: {exc})"
         self._aligners[language] = result
+        self.aligner_load_seconds += time.perf_counter() - loading
         if isinstance(result, str) and s.align == "auto":
             log.warning("word times: Whisper's own word timestamps instead of wav2vec2 alignment, because %s", result)
         return result

@@ -11,9 +11,10 @@ and why.
 
 Methods (``speech.diarization``):
 
-* ``auto``: pyannote when the pipeline is a local folder, in the Hugging Face cache, or can be
-  downloaded now (hub reachable and a token in ``$hub_token_env``); otherwise — with one logged
-  line that says why — the offline diarizer;
+* ``auto`` (and ``level`` for a session without both wearers' audio; the two-wearer level
+  diarizer itself is :mod:`~egoinstruct.speech.level`): pyannote when the pipeline is a local
+  folder, in the Hugging Face cache, or can be downloaded now (hub reachable and a token in
+  ``$hub_token_env``); otherwise — with one logged line that says why — the offline diarizer;
 * ``pyannote``: pyannote or stop with a :class:`~egoinstruct.errors.MissingModelError` that says
   how to provide it;
 * ``offline``: the offline diarizer, never touching the hub.
@@ -25,9 +26,12 @@ roles say two people, else ``min_speakers``/``max_speakers``).
 
 Offline diarizer: resemblyzer embeddings of ``window_s`` windows every ``hop_s`` inside the
 speech regions, clustered (spectral on cosine affinities, or agglomerative with average linkage)
-into the largest allowed number of speakers; clusters whose centroids are at least
-``merge_similarity`` alike are then merged (a session in which only one person talked must not
-be split in two). Each 10 ms frame of speech takes the label most windows covering it vote for;
+into the largest allowed number of speakers. A known count (``speech.speakers``, or two people
+from the roles) is kept as it is: two real people's voices can be as alike as one person's
+(0.85 and more for the real recording in the tests). Only when the count is open (one wearer,
+``speech.speakers`` null) are clusters whose centroids are at least ``merge_similarity`` alike
+merged, down to the count's minimum (a session in which only one person talked must not be
+split in two). Each 10 ms frame of speech takes the label most windows covering it vote for;
 turns shorter than ``min_turn_s`` join their neighbour, and a speaker's turns closer than
 ``fill_gap_s`` are joined (pauses between words are not turn ends).
 """
@@ -48,7 +52,7 @@ from egoinstruct.speech.embeddings import centroid, cosine, track_mel, window_em
 from egoinstruct.speech.models import resolve_diarization_model
 
 SAMPLE_RATE_HZ = 16_000
-METHODS = ("auto", "pyannote", "offline")
+METHODS = ("auto", "level", "pyannote", "offline")  # level itself: egoinstruct.speech.level
 CLUSTERINGS = ("spectral", "agglomerative")
 FRAME_S = 0.01
 
@@ -126,7 +130,7 @@ class Diarizer:
         self.pipeline: Any = None
         self.model: str | None = None
         self.reason = "speech.diarization is offline"
-        if settings.diarization != "offline":
+        if settings.diarization != "offline":  # level: pyannote or offline where level cannot run
             self._load_pyannote()
 
     def _load_pyannote(self) -> None:
@@ -224,8 +228,11 @@ def cluster_embeddings(embeddings: np.ndarray, count: SpeakerCount, settings: Of
         from sklearn.cluster import AgglomerativeClustering
 
         labels = AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(embeddings)
-    # The count from the roles is an upper bound here: people who are there need not talk.
-    return _merge_similar(embeddings, np.asarray(labels, dtype=int), 1, settings.merge_similarity)
+    if count.num is not None:  # a known count is honoured: similar voices stay apart
+        _, dense = np.unique(np.asarray(labels, dtype=int), return_inverse=True)
+        return dense
+    # An open count is an upper bound: people who are there need not talk.
+    return _merge_similar(embeddings, np.asarray(labels, dtype=int), count.min, settings.merge_similarity)
 
 
 def _merge_similar(embeddings: np.ndarray, labels: np.ndarray, minimum: int, threshold: float) -> np.ndarray:
@@ -268,15 +275,15 @@ def offline_turns(mel: np.ndarray, regions: list[tuple[float, float]], count: Sp
     for start, end in regions:
         a, b = int(round(start / FRAME_S)), max(int(round(end / FRAME_S)), int(round(start / FRAME_S)) + 1)
         frame_labels = votes[a:b].argmax(axis=1)
-        runs = _runs(frame_labels)
-        runs = _absorb_short(runs, int(round(settings.min_turn_s / FRAME_S)))
+        runs = label_runs(frame_labels)
+        runs = absorb_short_runs(runs, int(round(settings.min_turn_s / FRAME_S)))
         for label, first, last in runs:
             turns.append(Turn((a + first) * FRAME_S, min((a + last) * FRAME_S, end), f"c{label}"))
-    turns = _fill_gaps(sorted(turns, key=lambda t: t.start), settings.fill_gap_s)
+    turns = fill_gaps(sorted(turns, key=lambda t: t.start), settings.fill_gap_s)
     return _renamed(turns)
 
 
-def _runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
+def label_runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
     """(label, first, last+1) runs of equal labels."""
     runs = []
     start = 0
@@ -287,7 +294,7 @@ def _runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
     return runs
 
 
-def _absorb_short(runs: list[tuple[int, int, int]], min_frames: int) -> list[tuple[int, int, int]]:
+def absorb_short_runs(runs: list[tuple[int, int, int]], min_frames: int) -> list[tuple[int, int, int]]:
     """Runs shorter than ``min_frames`` take the label of their longer neighbour."""
     runs = list(runs)
     changed = True
@@ -312,7 +319,7 @@ def _absorb_short(runs: list[tuple[int, int, int]], min_frames: int) -> list[tup
     return runs
 
 
-def _fill_gaps(turns: list[Turn], gap_s: float) -> list[Turn]:
+def fill_gaps(turns: list[Turn], gap_s: float) -> list[Turn]:
     out: list[Turn] = []
     for turn in turns:
         if out and out[-1].speaker == turn.speaker and turn.start - out[-1].end <= gap_s:

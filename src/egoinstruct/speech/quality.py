@@ -87,28 +87,12 @@ def role_accuracy(truth: pd.DataFrame, spans: list[tuple[float, float, str]]) ->
 
 
 def _der(truth: pd.DataFrame, turns: pd.DataFrame) -> dict[str, float]:
-    from pyannote.core import Annotation, Segment
-    from pyannote.metrics.diarization import DiarizationErrorRate
+    from egoinstruct.speech.reference import DER_KEYS, diarization_scores, rttm_annotation
 
-    reference, hypothesis = Annotation(), Annotation()
-    for i, r in enumerate(truth.itertuples()):
-        reference[Segment(r.t_start, r.t_end), i] = r.role
-    for i, r in enumerate(turns.itertuples()):
-        hypothesis[Segment(r.t_start, r.t_end), i] = r.speaker
-    plain = DiarizationErrorRate(collar=0.0)(reference, hypothesis, detailed=True)
-    collared = DiarizationErrorRate(collar=2 * COLLAR_S)(reference, hypothesis, detailed=True)
-    total = plain["total"] or float("nan")
-    return {
-        "der": plain["diarization error rate"],
-        "der_collar": collared["diarization error rate"],
-        "missed": plain["missed detection"] / total,
-        "false_alarm": plain["false alarm"] / total,
-        "confusion": plain["confusion"] / total,
-        "der_error_s": plain["missed detection"] + plain["false alarm"] + plain["confusion"],
-        "der_total_s": plain["total"],
-        "der_collar_error_s": collared["missed detection"] + collared["false alarm"] + collared["confusion"],
-        "der_collar_total_s": collared["total"],
-    }
+    scores = diarization_scores(rttm_annotation(zip(truth.t_start, truth.t_end, truth.role, strict=True)),
+                                rttm_annotation(zip(turns.t_start, turns.t_end, turns.speaker, strict=True)),
+                                collar_s=COLLAR_S)
+    return {key: scores[key] for key in DER_KEYS}
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ ROLES = ("instructor", "learner")
 UNKNOWN = "unknown"
 SAMPLE_RATE_HZ = 16_000
 _BAND_HZ = (100.0, 4000.0)
-_SILENCE = 1e-9  # mean square of digital silence (a device that was not recording)
+DIGITAL_SILENCE = 1e-9  # mean square of digital silence (a device that was not recording)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def level_db(samples: np.ndarray, start: float, end: float, rate_hz: int = SAMPL
     if piece.size == 0:
         return float("nan")
     power = float(np.mean(np.square(piece, dtype=np.float64)))
-    return 10.0 * np.log10(power) if power > _SILENCE else float("nan")
+    return 10.0 * np.log10(power) if power > DIGITAL_SILENCE else float("nan")
 
 
 def energy_ratio_db(filtered: dict[str, np.ndarray], start: float, end: float,

@@ -24,7 +24,7 @@ from egoinstruct.settings.speech import VadSettings
 
 
 @lru_cache(maxsize=1)
-def _silero_model() -> Any:
+def silero_model() -> Any:
     from silero_vad import load_silero_vad
 
     try:
@@ -49,7 +49,7 @@ def speech_regions(samples: np.ndarray, rate_hz: int, settings: VadSettings,
 
     stamps = get_speech_timestamps(
         torch.from_numpy(samples),
-        _silero_model(),
+        silero_model(),
         threshold=settings.threshold,
         sampling_rate=rate_hz,
         min_speech_duration_ms=int(round(settings.min_speech_s * 1000)),
