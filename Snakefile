@@ -36,6 +36,18 @@ include: "workflow/rules/baselines.smk"
 include: "workflow/rules/report.smk"
 
 
+# Bookkeeping jobs of a second or two (merge JSON, list inputs, assign folds): on a cluster they
+# run where Snakemake runs instead of waiting in the queue.
+localrules:
+    all,
+    validate_session,
+    inputs_overview,
+    sync_session,
+    folds,
+    mllm_summary,
+    mllm_overview,
+
+
 rule all:
     input:
         all_outputs(),

@@ -71,7 +71,6 @@ assembly_devices = lambda s: {
     "gaze": FIRST_BY_ROLE(s, [d for d in gaze_devices(s) if d in head_devices(s)]),
     "head_motion": FIRST_BY_ROLE(s, head_video_devices(s)),
 }
-BASELINE_GPU = 1 if BASELINES.device.startswith("cuda") else 0
 
 for _task in TASK_NAMES:
     for _method, _spec in METHODS[_task].items():
@@ -127,8 +126,7 @@ rule assemble:
         "benchmarks/assemble/{session}.tsv"
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=20,
+        **sized("assemble"),
     script:
         "../scripts/assemble.py"
 
@@ -189,9 +187,10 @@ for _task in TASK_NAMES:
             f"benchmarks/train/{_task}/{{method}}/fold{{fold}}.tsv"
         threads: BASELINES.threads
         resources:
-            mem_mb=6000,
-            runtime=240,
-            gpu=BASELINE_GPU,
+            # more on a retry; a GPU only for the torch models (gbdt and majority run on CPUs)
+            mem_mb=lambda wc, attempt: 6000 * attempt,
+            runtime=lambda wc, attempt: 240 * attempt,
+            gpu=lambda wc, task=_task: BASELINES.gpus(METHODS[task][wc.method], training=True),
         script:
             "../scripts/train_baseline.py"
 
@@ -220,8 +219,8 @@ for _task in TASK_NAMES:
             f"benchmarks/predict/{_task}/{{method}}/{{session}}.tsv"
         threads: 1
         resources:
-            mem_mb=3000,
-            runtime=20,
-            gpu=BASELINE_GPU,
+            mem_mb=lambda wc, attempt: 3000 * attempt,
+            runtime=lambda wc, attempt: 20 * attempt,
+            gpu=lambda wc, task=_task: BASELINES.gpus(METHODS[task][wc.method], training=False),
         script:
             "../scripts/predict_baseline.py"

@@ -9,6 +9,7 @@ from egoinstruct.demo import demo_files
 from egoinstruct.gaze.mps_folder import find_mps_trajectory
 from egoinstruct.labels import label_file
 from egoinstruct.settings.workflow import check_against_sheet, load_settings
+from egoinstruct.sizing import JOB_SIZES, media_facts
 from egoinstruct.sheet import (
     HEAD_INPUT_KINDS,
     annotated_tasks,
@@ -250,6 +251,26 @@ def label_files(task, sessions):
 def session_label_files(session):
     """Every label set a session's annotations are checked against (those of its tasks)."""
     return [path for task in SESSION_TASKS.get(session, ()) for path in label_files(task, [session])]
+
+
+def device_facts(session, device):
+    """Length and video size of a device's recording (egoinstruct.sizing.media_facts): from its
+    probe once written, before that from the demo settings or the files' size."""
+    media = device_media(session, device)
+    demo = DEMO.to_mapping() if DEMO.enabled and media and all(Path(p).is_relative_to(DEMO_ROOT) for p in media) else None
+    return media_facts(f"results/sessions/{session}/probe/{device}.json", media, demo)
+
+
+def sized(rule):
+    """mem_mb and runtime of the jobs of ``rule`` (egoinstruct.sizing.JOB_SIZES): they follow the
+    job's recording (its device's, or for a session job the reference device's) and grow with
+    the attempt, so a job retried after running out of memory or time asks for more."""
+    size = JOB_SIZES[rule]
+    facts = lambda wc: device_facts(wc.session, getattr(wc, "device", None) or reference_device(wc.session))
+    return {
+        "mem_mb": lambda wc, attempt: size.request(facts(wc), attempt)["mem_mb"],
+        "runtime": lambda wc, attempt: size.request(facts(wc), attempt)["runtime"],
+    }
 
 
 # What `snakemake` with no target builds: each stage's .smk registers a function returning its

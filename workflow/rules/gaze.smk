@@ -57,8 +57,7 @@ rule faces:
         "benchmarks/faces/{session}/{device}.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=30,
+        **sized("faces"),
     script:
         "../scripts/faces.py"
 
@@ -89,8 +88,7 @@ rule gaze:
         "benchmarks/gaze/{session}/{device}.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **sized("gaze"),
     script:
         "../scripts/gaze.py"
 
@@ -123,8 +121,7 @@ rule head_motion:
         "benchmarks/head_motion/{session}/{device}.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=30,
+        **sized("head_motion"),
     script:
         "../scripts/head_motion.py"
 
@@ -144,8 +141,7 @@ rule visual_features:
         "benchmarks/visual_features/{session}/{device}.tsv"
     threads: 2
     resources:
-        mem_mb=3000,
-        runtime=60,
+        **sized("visual_features"),
     script:
         "../scripts/visual_features.py"
 

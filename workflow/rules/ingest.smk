@@ -35,8 +35,7 @@ rule device_audio:
         "benchmarks/device_audio/{session}/{device}.tsv"
     threads: 1
     resources:
-        mem_mb=1500,
-        runtime=15,
+        **sized("device_audio"),
     script:
         "../scripts/device_audio.py"
 
@@ -60,8 +59,7 @@ rule sync_device:
         "benchmarks/sync_device/{session}/{device}.tsv"
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=15,
+        **sized("sync_device"),
     script:
         "../scripts/sync_device.py"
 
@@ -122,8 +120,7 @@ rule session_audio:
         "benchmarks/session_audio/{session}/{device}.tsv"
     threads: 1
     resources:
-        mem_mb=1500,
-        runtime=10,
+        **sized("session_audio"),
     script:
         "../scripts/session_audio.py"
 
@@ -149,8 +146,7 @@ rule audio_alignment:
         "benchmarks/audio_alignment/{session}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **sized("audio_alignment"),
     script:
         "../scripts/audio_alignment.py"
 
@@ -170,7 +166,6 @@ rule frames:
         "benchmarks/frames/{session}/{device}.tsv"
     threads: 2
     resources:
-        mem_mb=1500,
-        runtime=30,
+        **sized("frames"),
     script:
         "../scripts/frames.py"

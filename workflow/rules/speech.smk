@@ -43,8 +43,7 @@ rule transcribe:
         "benchmarks/transcribe/{session}.tsv"
     threads: SPEECH.threads
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **sized("transcribe"),
         gpu=1 if SPEECH.asr.device == "cuda" else 0,
     script:
         "../scripts/transcribe.py"
@@ -80,8 +79,7 @@ rule prosody:
         "benchmarks/prosody/{session}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        **sized("prosody"),
     script:
         "../scripts/prosody.py"
 
@@ -107,7 +105,6 @@ rule egemaps:
         "benchmarks/egemaps/{session}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=20,
+        **sized("egemaps"),
     script:
         "../scripts/egemaps.py"

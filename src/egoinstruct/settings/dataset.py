@@ -44,6 +44,11 @@ class BaselineMethod(Settings):
     settings: dict[str, Any]  # a preset and overrides (the schema checks them per model)
     enabled: bool
 
+    @property
+    def trains_on_gpu(self) -> bool:
+        """Whether the model can use a GPU (the torch sequence models; not gbdt or majority)."""
+        return self.model not in ("gbdt", "majority")
+
 
 @dataclass(frozen=True)
 class BaselineSettings(Settings):
@@ -57,3 +62,9 @@ class BaselineSettings(Settings):
     def enabled(self, task: str) -> dict[str, BaselineMethod]:
         """The task's enabled methods by name (none when the task has no entry)."""
         return {name: m for name, m in self.methods.get(task, {}).items() if m.enabled}
+
+    def gpus(self, method: BaselineMethod, training: bool) -> int:
+        """GPUs a job of ``method`` asks for: one for a torch model when the device may be a GPU
+        (training with ``auto`` or ``cuda``; prediction, which is quick, only with ``cuda``)."""
+        wanted = self.device.startswith("cuda") or (training and self.device == "auto")
+        return int(wanted and method.trains_on_gpu)
