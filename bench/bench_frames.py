@@ -1,10 +1,13 @@
-"""Frame extraction: speed against a bare ffmpeg decode, and flat memory for long videos.
+"""Frame extraction and the analysis stream: speed against a bare ffmpeg decode, and flat memory
+for long videos.
 
 Prints, for one synthetic 640x480 30 fps H.264 video:
   * extraction wall time (the `frames` stage at frames.fps = 2 and at the video's own rate)
     divided by `ffmpeg -i VIDEO -f null -` on the same file (target ratio <= 1.5);
-  * peak memory of extraction for a 1-minute and a 10-minute video (target: the longer within
-    1.2x of the shorter).
+  * the analysis stream's wall time (`analysis_video`: decode every frame, scale, H.264-encode
+    at the configured rate and width) divided by the same bare decode, for information;
+  * peak memory of extraction and of the analysis stream for a 1-minute and a 10-minute video
+    (target: the longer within 1.2x of the shorter).
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from egoinstruct.analysis import write_analysis_stream
 from egoinstruct.clock import DeviceClock
 from egoinstruct.frames import extract_frames
 from egoinstruct.media.ffmpeg import ffmpeg_executable
 from egoinstruct.settings.ingest import FrameSettings
-from egoinstruct.settings.workflow import defaults_for
+from egoinstruct.settings.workflow import analysis_stream, default_settings, defaults_for
 
 from common import run_child, synthetic_video, timed
 
@@ -58,6 +62,25 @@ def main() -> None:
         short = run_child(code.format(video=str(one_minute), out=str(out), seconds=60.0, settings=settings))
         long = run_child(code.format(video=str(ten_minutes), out=str(out), seconds=600.0, settings=settings))
         print(f"peak memory: 1 min {short['peak_rss_mib']:.0f} MiB ({short['frames']} frames), "
+              f"10 min {long['peak_rss_mib']:.0f} MiB ({long['frames']} frames), "
+              f"ratio {long['peak_rss_mib'] / short['peak_rss_mib']:.2f} (target <= 1.2)")
+
+        stream = analysis_stream(default_settings())
+        mp4, index = Path(tmp) / "a.mp4", Path(tmp) / "a.parquet"
+        args = (stream["fps"], stream["width"], stream["crf"], stream["preset"])
+        seconds = timed(lambda: write_analysis_stream(one_minute, mp4, index, session_clock(60.0), *args, threads=2))
+        print(f"analysis stream ({stream['fps']:g} fps, width {stream['width']}, CRF {stream['crf']}, "
+              f"{stream['preset']}): {seconds:.2f} s  ratio {seconds / reference:.2f} (for information)")
+        code = (
+            "from egoinstruct.analysis import write_analysis_stream\n"
+            "from egoinstruct.clock import DeviceClock\n"
+            "clock = DeviceClock(device='bench', offset_s=0.0, drift_ppm=0.0, session_duration_s={seconds})\n"
+            "n = write_analysis_stream({video!r}, {mp4!r}, {index!r}, clock, *{args!r}, threads=2)\n"
+            "RESULT = {{'frames': n}}"
+        )
+        short = run_child(code.format(video=str(one_minute), mp4=str(mp4), index=str(index), seconds=60.0, args=args))
+        long = run_child(code.format(video=str(ten_minutes), mp4=str(mp4), index=str(index), seconds=600.0, args=args))
+        print(f"analysis stream peak memory: 1 min {short['peak_rss_mib']:.0f} MiB ({short['frames']} frames), "
               f"10 min {long['peak_rss_mib']:.0f} MiB ({long['frames']} frames), "
               f"ratio {long['peak_rss_mib'] / short['peak_rss_mib']:.2f} (target <= 1.2)")
 

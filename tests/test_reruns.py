@@ -3,7 +3,7 @@
 A finished run is simulated cheaply: every output of the DAG is created empty and
 ``snakemake --touch`` records it (with its params and code) as made in DAG order. Each test then
 makes one change — an annotation file, an MLLM prompt template, an MLLM backend module, the
-frame rate — and reads the job list of ``snakemake -n``. The change is undone afterwards (the
+frame or face rate — and reads the job list of ``snakemake -n``. The change is undone afterwards (the
 metadata of a dry run is not written), so the tests share one simulated run.
 """
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 SESSIONS = ["s01", "s02", "s03"]
 PREPROCESSING = {
     "demo_session", "probe_device", "device_audio", "sync_device", "sync_session", "session_audio",
-    "audio_alignment", "frames", "transcribe", "prosody", "faces", "gaze", "head_motion",
+    "audio_alignment", "analysis_video", "frames", "transcribe", "prosody", "faces", "gaze", "head_motion",
     "visual_features", "gaze_plot",
 }
 # the MLLM inference jobs and what reads their outputs (the target rule `all` is listed whenever anything reruns)
@@ -127,7 +127,7 @@ def test_changed_mllm_backend_module_reruns_only_the_mllm_jobs(finished: Path) -
 
 def test_changed_frame_rate_reruns_frames_and_their_consumers_only(finished: Path, restore_config: Path) -> None:
     config = yaml.safe_load(restore_config.read_text())
-    config["frames"]["fps"] = 4
+    config["frames"]["fps"] = 5  # divides the analysis stream's 10 fps: the stream stays
     restore_config.write_text(yaml.safe_dump(config, sort_keys=False))
     jobs = planned_jobs(finished)
     rules = {rule for rule, _ in jobs}
@@ -135,3 +135,21 @@ def test_changed_frame_rate_reruns_frames_and_their_consumers_only(finished: Pat
     assert len([1 for r, _ in jobs if r == "frames"]) == 9  # 3 sessions x 3 cameras
     # the demo's MLLM is text-only, so nothing reads the frames tables yet but the report
     assert rules <= {"frames", "evaluate", "report", "all"}, rules
+
+
+def test_changed_face_rate_reruns_faces_not_the_stream_or_other_stages(finished: Path, restore_config: Path) -> None:
+    config = yaml.safe_load(restore_config.read_text())
+    config["gaze"]["faces"]["fps"] = 5
+    restore_config.write_text(yaml.safe_dump(config, sort_keys=False))
+    rules = {rule for rule, _ in planned_jobs(finished)}
+    assert "faces" in rules and "gaze" in rules
+    assert not rules & {"analysis_video", "frames", "head_motion", "visual_features"}, rules
+
+
+def test_rate_the_stream_cannot_serve_reruns_the_stream_and_every_reader(finished: Path, restore_config: Path) -> None:
+    config = yaml.safe_load(restore_config.read_text())
+    config["frames"]["fps"] = 4  # the stream goes from 10 to 20 fps (least common multiple)
+    restore_config.write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = planned_jobs(finished)
+    assert len([1 for r, _ in jobs if r == "analysis_video"]) == 9
+    assert {"frames", "faces", "head_motion", "visual_features"} <= {rule for rule, _ in jobs}

@@ -75,7 +75,7 @@ def _status_command() -> tuple[str | None, str]:
 
 
 def _targets(workdir: Path) -> list[str]:
-    """The session clock and the frames of every camera of SESSION (a 14-job DAG)."""
+    """The session clock and the frames of every camera of SESSION (a 17-job DAG: each camera's analysis stream too)."""
     sheet = pd.read_csv(workdir / "config" / "recordings.tsv", sep="\t")
     videos = sheet[(sheet.session == SESSION) & (sheet.kind == "video")].device
     base = f"results/sessions/{SESSION}"

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -113,6 +114,15 @@ def test_end_to_end_on_tiny_demo(tmp_path):
         assert frames.t.iloc[0] >= 0 and frames.t.is_monotonic_increasing
     overview = pd.read_csv(workdir / "results" / "data" / "inputs_overview.tsv", sep="\t")
     assert len(overview) == 6
+    # each recording's video is decoded once (the analysis stream); the stages decode the stream
+    decodes = Counter(line.split("decoding video ", 1)[1].strip() for log in (workdir / "logs").rglob("*.log")
+                      for line in log.read_text().splitlines() if "decoding video " in line)
+    sheet = pd.read_csv(workdir / "config" / "recordings.tsv", sep="\t")
+    videos = sheet.loc[sheet.kind == "video", "path"].tolist()
+    assert len(videos) == 6 and all(decodes[v] == 1 for v in videos), decodes
+    streams = {name: n for name, n in decodes.items() if "analysis stream" in name}
+    # frames, features, and on head cameras faces (+ head motion without an MPS trajectory)
+    assert len(streams) == 6 and all(2 <= n <= 4 for n in streams.values()), streams
     # baselines: two annotated sessions -> leave-one-session-out; each session predicted by the
     # model of its own fold, in the shared predictions contract
     folds = {task: json.loads((workdir / "results" / "models" / task / "folds.json").read_text())

@@ -56,6 +56,12 @@ class SessionFrame:
     source_time_s: float  # device-clock time of the decoded frame used
     frame: Frame
 
+    @property
+    def source_size(self) -> tuple[int, int]:
+        """(width, height) of the recording's frames: pixel quantities are reported in these
+        (an analysis-stream frame, :mod:`egoinstruct.analysis`, is smaller than what it stands for)."""
+        return getattr(self.frame, "source_size", (self.frame.width, self.frame.height))
+
     def image(self, size: tuple[int, int] | None = None) -> np.ndarray:
         """BGR uint8 image, resized (INTER_AREA) to ``size`` = (width, height) when given."""
         image = self.frame.to_bgr()
@@ -73,7 +79,8 @@ def session_frames(video: MediaSource, clock: DeviceClock, fps: float, threads: 
     clock (``clock.to_device``). Targets outside the session ``[0, clock.session_duration_s)``
     (or ``[0, until_s)`` when given) or outside the device's recording (beyond half a frame period past its
     last frame) are skipped. The video is decoded once; only chosen frames are converted by the
-    caller, so this costs little more than decoding.
+    caller, so this costs little more than decoding. A frame that stands for a source frame (an
+    analysis-stream frame) keeps that frame's device time as ``source_time_s``.
     """
     offset_s, scale = clock.offset_s, clock.scale
     period = 1.0 / fps
@@ -82,15 +89,16 @@ def session_frames(video: MediaSource, clock: DeviceClock, fps: float, threads: 
     k = max(0, int(np.ceil(offset_s * fps - 1e-9)))  # first target the device covers
     previous: tuple[float, Frame] | None = None
     reader = video if isinstance(video, MediaReader) else open_recording(video)
+    log.info("decoding video %s", reader.name)  # one line per decode: tests count them in the rule logs
     for t_dev, frame in reader.frames(threads):
         while k < n_targets:
             target = (k * period - offset_s) / scale  # target time on the device clock
             if t_dev < target:
                 break
             if previous is not None and abs(previous[0] - target) <= abs(t_dev - target):
-                yield SessionFrame(k, k * period, *previous)
+                yield _chosen(k, period, *previous)
             else:
-                yield SessionFrame(k, k * period, t_dev, frame)
+                yield _chosen(k, period, t_dev, frame)
             k += 1
         if k >= n_targets:
             return
@@ -98,8 +106,12 @@ def session_frames(video: MediaSource, clock: DeviceClock, fps: float, threads: 
     if previous is not None:
         last_t, last_frame = previous
         while k < n_targets and (k * period - offset_s) / scale - last_t <= 0.5 * period:
-            yield SessionFrame(k, k * period, last_t, last_frame)
+            yield _chosen(k, period, last_t, last_frame)
             k += 1
+
+
+def _chosen(k: int, period: float, t_dev: float, frame: Frame) -> SessionFrame:
+    return SessionFrame(k, k * period, float(getattr(frame, "source_time_s", t_dev)), frame)
 
 
 def extract_frames(

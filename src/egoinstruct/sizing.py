@@ -5,7 +5,9 @@ A job's request is ``base + per_hour × hours + per_gigapixel × decoded gigapix
 a job that failed (out of memory or time, on SLURM) asks for twice as much on its second try.
 
 * Video stages stream frames, so their memory follows the frame size, not the recording's
-  length; their time follows the pixels decoded (width × height × fps × duration).
+  length; their time follows the pixels decoded (width × height × fps × duration). The stages
+  that read a device's analysis stream (:mod:`egoinstruct.analysis`) decode the stream, not the
+  recording: :func:`stream_facts`.
 * Whole-recording stages (sync cross-correlation, transcription, assembly) hold a recording's
   audio or features in memory, so memory grows with the hours too.
 
@@ -27,7 +29,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,17 @@ class MediaFacts:
         return self.megapixels * self.fps * self.duration_s / 1e3
 
 
+def stream_facts(facts: MediaFacts, width: int | None, fps: float) -> MediaFacts:
+    """What a stage that reads a device's analysis stream (:mod:`egoinstruct.analysis`) decodes:
+    the recording's length at the stream's size and rate."""
+    from egoinstruct.analysis import stream_size
+
+    if not facts.width or not facts.height:
+        return facts
+    w, h = stream_size(facts.width, facts.height, width)
+    return replace(facts, width=w, height=h, fps=fps)
+
+
 @dataclass(frozen=True)
 class JobSize:
     """One rule's request model (module docstring). Times in minutes, memory in MB."""
@@ -83,7 +96,11 @@ class JobSize:
 #: requests in their rule). Per device unless said: the device's recording; per session: the
 #: reference device's recording.
 JOB_SIZES: Mapping[str, JobSize] = {
-    # decode every frame, downscale, write JPEG thumbnails at frames.fps
+    # decode every frame of the recording, downscale, encode the analysis stream (H.264)
+    "analysis_video": JobSize(mem_mb=800, runtime_min=5, mem_mb_per_megapixel=150, runtime_min_per_hour=15,
+                              runtime_min_per_gigapixel=0.3),
+    # decode every frame (of the analysis stream; with analysis.enabled false, of the recording),
+    # downscale, write JPEG thumbnails at frames.fps
     "frames": JobSize(mem_mb=800, runtime_min=5, mem_mb_per_megapixel=150, runtime_min_per_hour=10,
                       runtime_min_per_gigapixel=0.2),
     # face detection on sampled frames

@@ -8,8 +8,8 @@ from egoinstruct.codeversion import code_digest
 from egoinstruct.demo import demo_files
 from egoinstruct.gaze.mps_folder import find_mps_trajectory
 from egoinstruct.labels import label_file
-from egoinstruct.settings.workflow import check_against_sheet, load_settings
-from egoinstruct.sizing import JOB_SIZES, media_facts
+from egoinstruct.settings.workflow import analysis_stream, check_against_sheet, load_settings
+from egoinstruct.sizing import JOB_SIZES, media_facts, stream_facts
 from egoinstruct.sheet import (
     HEAD_INPUT_KINDS,
     annotated_tasks,
@@ -150,6 +150,22 @@ def device_media(session, device):
     return expand_media_paths(rows.loc[rows.kind.isin(MEDIA_KINDS), "path"].tolist())
 
 
+# The analysis_video rule's parameters (its frame rate resolved from the stages that read it),
+# and the rules that read the stream.
+ANALYSIS_STREAM = analysis_stream(SETTINGS)
+STREAM_READERS = ("frames", "faces", "head_motion", "visual_features")
+
+
+def video_inputs(wildcards):
+    """The video a frame-reading stage (frames, faces, head_motion, visual_features) decodes: the
+    device's analysis stream and its index (egoinstruct.analysis), or with analysis.enabled
+    false the recording itself. Scripts open either with egoinstruct.analysis.open_video_input."""
+    if SETTINGS.analysis.enabled:
+        stream = f"results/sessions/{wildcards.session}/analysis/{wildcards.device}"
+        return {"video": f"{stream}.mp4", "video_index": f"{stream}.parquet"}
+    return {"video": device_media(wildcards.session, wildcards.device)}
+
+
 def device_export_log(session, device):
     """[the log folder of the device's vrs_to_mp4 export] or []: it places the export's audio."""
     path = device_input(session, device, "export_log")
@@ -267,6 +283,10 @@ def sized(rule):
     the attempt, so a job retried after running out of memory or time asks for more."""
     size = JOB_SIZES[rule]
     facts = lambda wc: device_facts(wc.session, getattr(wc, "device", None) or reference_device(wc.session))
+    reads_stream = SETTINGS.analysis.enabled and rule in STREAM_READERS
+    if reads_stream:  # they decode the small stream, not the recording
+        recording = facts
+        facts = lambda wc: stream_facts(recording(wc), ANALYSIS_STREAM["width"], ANALYSIS_STREAM["fps"])
     return {
         "mem_mb": lambda wc, attempt: size.request(facts(wc), attempt)["mem_mb"],
         "runtime": lambda wc, attempt: size.request(facts(wc), attempt)["runtime"],

@@ -45,7 +45,7 @@ rule faces:
     # Faces in a head camera's frames (the partner's face for gaze targets).
     input:
         unpack(device_clock_inputs),
-        video=lambda wc: device_media(wc.session, wc.device),
+        unpack(video_inputs),
     output:
         "results/sessions/{session}/faces/{device}.parquet",
     params:
@@ -97,7 +97,7 @@ rule head_motion:
     input:
         unpack(device_clock_inputs),
         unpack(camera_inputs),
-        video=lambda wc: device_media(wc.session, wc.device),
+        unpack(video_inputs),
         probe=device_probe,
         head_probe=lambda wc: (
             [f"results/sessions/{wc.session}/gaze_probe/{wc.device}.json"]
@@ -129,7 +129,7 @@ rule head_motion:
 rule visual_features:
     input:
         unpack(device_clock_inputs),
-        video=lambda wc: device_media(wc.session, wc.device),
+        unpack(video_inputs),
     output:
         "results/sessions/{session}/visual/{device}.parquet",
     params:
@@ -185,7 +185,7 @@ rule gaze_debug:
     # Only requested (rule all) when gaze_debug.enabled; for people who want to look.
     input:
         unpack(device_clock_inputs),
-        video=lambda wc: device_media(wc.session, wc.device),
+        video=lambda wc: device_media(wc.session, wc.device),  # the recording: drawn in its pixels
         gaze="results/sessions/{session}/gaze/{device}.parquet",
         faces="results/sessions/{session}/faces/{device}.parquet",
     output:

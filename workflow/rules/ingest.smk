@@ -151,10 +151,33 @@ rule audio_alignment:
         "../scripts/audio_alignment.py"
 
 
-rule frames:
+rule analysis_video:
+    # The device's video decoded once, on the session clock, at the stages' common rate and a
+    # working size: the frames, faces, head_motion and visual_features jobs read this stream.
     input:
         unpack(device_clock_inputs),
         video=lambda wc: device_media(wc.session, wc.device),
+    output:
+        video="results/sessions/{session}/analysis/{device}.mp4",
+        index="results/sessions/{session}/analysis/{device}.parquet",
+    params:
+        code=SCRIPT_CODE("analysis_video.py"),
+        settings=ANALYSIS_STREAM,
+    log:
+        "logs/analysis_video/{session}/{device}.log",
+    benchmark:
+        "benchmarks/analysis_video/{session}/{device}.tsv"
+    threads: 2
+    resources:
+        **sized("analysis_video"),
+    script:
+        "../scripts/analysis_video.py"
+
+
+rule frames:
+    input:
+        unpack(device_clock_inputs),
+        unpack(video_inputs),
     output:
         "results/sessions/{session}/frames/{device}.parquet",
     params:

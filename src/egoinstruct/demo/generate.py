@@ -48,7 +48,6 @@ from egoinstruct.demo.audio import (
     speech_envelopes,
     work_track,
 )
-from egoinstruct.demo.encode import VideoWriter
 from egoinstruct.demo.parts import geometry_for
 from egoinstruct.demo.scene import SceneRenderer
 from egoinstruct.demo.script import Line, SessionPlan, plan_session, sentence_bank
@@ -57,6 +56,7 @@ from egoinstruct.demo.world import CATEGORY_NAMES, FACE, WORK, World
 from egoinstruct.errors import InputError
 from egoinstruct.gaze.mps import write_mps_eye_gaze
 from egoinstruct.labels import label_file, load_labels
+from egoinstruct.media.encode import VideoWriter
 from egoinstruct.paths import LABELS_DIR
 from egoinstruct.settings.demo import DemoSettings
 from egoinstruct.tasks import STATES, STEPS, TASK_NAMES

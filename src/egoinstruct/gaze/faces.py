@@ -166,12 +166,15 @@ def detect_faces(
     for i, chosen in enumerate(session_frames(reader, clock, settings.fps, threads)):
         image = chosen.image()
         boxes = detect_scaled(detector, image, settings.max_width)
+        width, height = chosen.source_size  # boxes in the recording's pixels, where gaze is projected
+        if (width, height) != (image.shape[1], image.shape[0]):
+            boxes[:, :4] *= np.array([width / image.shape[1], height / image.shape[0]] * 2)
         partner = partner_box(boxes)
         rows["t"].append(chosen.t)
         rows["frame_index"].append(chosen.index)
         rows["source_time_s"].append(chosen.source_time_s)
-        rows["width"].append(image.shape[1])
-        rows["height"].append(image.shape[0])
+        rows["width"].append(width)
+        rows["height"].append(height)
         rows["n_faces"].append(len(boxes))
         rows["boxes"].append([[float(v) for v in b] for b in boxes])
         for name, value in zip(("face_x0", "face_y0", "face_x1", "face_y1"), partner, strict=True):

@@ -34,6 +34,18 @@ class FrameSettings(Settings):
 
 
 @dataclass(frozen=True)
+class AnalysisSettings(Settings):
+    """``analysis``: each device's video decoded once into a session-clock stream that the frame,
+    face, head-motion and visual-feature stages read (:mod:`egoinstruct.analysis`)."""
+
+    enabled: bool  # False: each of those stages decodes the recording itself
+    fps: float | None  # None: the least common multiple of those stages' rates
+    width: int | None  # None: the source's width
+    crf: int  # x264 constant rate factor (lower: closer to the source, bigger file)
+    preset: str  # x264 preset (speed of the encode)
+
+
+@dataclass(frozen=True)
 class AriaMicChannels(Settings):
     """``media.aria_mic_channels``: the microphone channels a raw Aria recording's device audio
     mixes, per generation (None: all); :data:`egoinstruct.media.vrs.DEFAULT_CHANNELS` says why."""

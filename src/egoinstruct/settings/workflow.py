@@ -29,7 +29,7 @@ from egoinstruct.settings.dataset import BaselineSettings, DatasetSettings, Fold
 from egoinstruct.settings.demo import DemoSettings
 from egoinstruct.settings.evaluation import EvaluationSettings, ReportSettings
 from egoinstruct.settings.gaze import GazeDebugSettings, GazeSettings
-from egoinstruct.settings.ingest import FrameSettings, MediaSettings, SyncSettings
+from egoinstruct.settings.ingest import AnalysisSettings, FrameSettings, MediaSettings, SyncSettings
 from egoinstruct.settings.mllm import MllmSettings
 from egoinstruct.settings.speech import ProsodySettings, SpeechSettings
 from egoinstruct.settings.validation import AnnotationChecks
@@ -51,6 +51,7 @@ class WorkflowSettings(Settings):
     demo: DemoSettings
     media: MediaSettings
     sync: SyncSettings
+    analysis: AnalysisSettings
     frames: FrameSettings
     speech: SpeechSettings
     prosody: ProsodySettings
@@ -117,6 +118,7 @@ def _find(value: Any, cls: type) -> Any:
 def check_settings(settings: WorkflowSettings) -> None:
     """Every check the schema cannot express; :class:`InputError` with the key and the fix."""
     check_task_names(list(settings.annotation_checks.eaf_tiers), "config annotation_checks.eaf_tiers")
+    check_analysis(settings)
     missing = [t for t in TASK_NAMES if t not in settings.annotation_checks.eaf_tiers]
     if missing:
         raise InputError(f"config annotation_checks.eaf_tiers: no ELAN tier named for {', '.join(missing)}; "
@@ -142,6 +144,34 @@ def check_settings(settings: WorkflowSettings) -> None:
     low, high = settings.gaze.depth_range_m
     if not low < high:
         raise InputError(f"config gaze.depth_range_m: [{low:g}, {high:g}] is not a range; give [near, far]")
+
+
+def stage_video_rates(settings: WorkflowSettings) -> dict[str, float]:
+    """Config key -> frame rate of every stage that reads a device's video (analysis stream)."""
+    return {"frames.fps": settings.frames.fps, "gaze.faces.fps": settings.gaze.faces.fps,
+            "head_motion.fps": settings.head_motion.fps, "features.fps": settings.features.fps}
+
+
+def analysis_stream(settings: WorkflowSettings) -> dict[str, Any]:
+    """The analysis_video rule's parameters, its rate resolved (:func:`egoinstruct.analysis.stream_rate`)."""
+    from egoinstruct.analysis import stream_rate
+
+    analysis = settings.analysis
+    return {"fps": stream_rate(analysis.fps, list(stage_video_rates(settings).values())),
+            "width": analysis.width, "crf": analysis.crf, "preset": analysis.preset}
+
+
+def check_analysis(settings: WorkflowSettings) -> None:
+    """The stream serves every stage: their rates divide its rate, and frames are not wider."""
+    from egoinstruct.analysis import check_stream_rate
+
+    if not settings.analysis.enabled:
+        return
+    check_stream_rate(analysis_stream(settings)["fps"], stage_video_rates(settings))
+    width, frames_width = settings.analysis.width, settings.frames.width
+    if width is not None and frames_width is not None and frames_width > width:
+        raise InputError(f"config frames.width: {frames_width} px is wider than the analysis stream the frames are "
+                         f"cut from (analysis.width: {width}); raise analysis.width or lower frames.width")
 
 
 def check_baselines(baselines: BaselineSettings, dataset: DatasetSettings) -> None:

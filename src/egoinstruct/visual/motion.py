@@ -37,6 +37,7 @@ from egoinstruct.clock import DeviceClock, Span
 from egoinstruct.errors import InputError
 from egoinstruct.frames import MediaSource, session_frames
 from egoinstruct.gaze.mps_folder import find_mps_trajectory  # noqa: F401  (callers import it from here)
+from egoinstruct.media.reader import MediaReader
 from egoinstruct.settings.visual import HeadMotionSettings
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,13 @@ def video_head_motion(
     for frame in session_frames(video, clock, settings.fps, threads):
         image = frame.frame
         width = min(settings.flow_width, image.width)
-        factor = image.width / width
-        size = (width, max(2, int(round(image.height / factor))))
+        size = (width, max(2, int(round(image.height * width / image.width))))
         gray = cv2.cvtColor(frame.image(size), cv2.COLOR_BGR2GRAY)
-        if camera is not None and (camera.width, camera.height) != (image.width, image.height):
-            camera = camera.scaled(image.width, image.height)
+        # Flow and camera in the recording's pixels (an analysis-stream frame is smaller than its source).
+        source_width, source_height = frame.source_size
+        factor = source_width / width
+        if camera is not None and (camera.width, camera.height) != (source_width, source_height):
+            camera = camera.scaled(source_width, source_height)
         row = {"t": frame.t, "angular_speed_deg_s": np.nan, "flow_dx_px_s": np.nan,
                "flow_dy_px_s": np.nan, "flow_speed_px_s": np.nan, "linear_speed_m_s": np.nan}
         if previous is not None and previous[0] == frame.index - 1:
@@ -94,7 +97,7 @@ def video_head_motion(
         rows.append(row)
         previous = (frame.index, frame.source_time_s, gray)
     if not rows:
-        raise clock.no_overlap(str(video))
+        raise clock.no_overlap(video.name if isinstance(video, MediaReader) else str(video))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -174,10 +177,12 @@ def device_head_motion(
     capture_start_us: int | None = None,
     camera: CameraModel | None = None,
     threads: int = 1,
+    video_clock: DeviceClock | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """Head motion of one device by ``settings.method`` and the method used (see the module
     docstring); ``capture_start_us`` (the capture time of the video's first frame) is needed with a
-    trajectory."""
+    trajectory. ``clock`` is the device's; ``video_clock`` the one ``video``'s frame times are on
+    when that differs (an analysis stream, :mod:`egoinstruct.analysis`, is on the session clock)."""
     if settings.method not in METHODS:
         raise InputError(f"head_motion.method = {settings.method!r}; expected one of {', '.join(METHODS)}")
     if trajectory and settings.method in ("auto", "trajectory"):
@@ -193,4 +198,4 @@ def device_head_motion(
         )
     if camera is None:
         log.warning("%s: no camera model; head motion in image pixels only (angular_speed_deg_s is NaN)", video)
-    return video_head_motion(video, clock, settings, threads, camera), "video"
+    return video_head_motion(video, video_clock or clock, settings, threads, camera), "video"
