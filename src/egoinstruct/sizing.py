@@ -108,7 +108,7 @@ JOB_SIZES: Mapping[str, JobSize] = {
                      runtime_min_per_gigapixel=0.5),
     "head_motion": JobSize(mem_mb=800, runtime_min=5, mem_mb_per_megapixel=150, runtime_min_per_hour=20,
                            runtime_min_per_gigapixel=0.3),
-    # EfficientNet-Lite0 embeddings of sampled frames (2 threads; the model is most of the memory)
+    # EfficientNet-Lite0 embeddings of sampled frames (the model is most of the memory)
     "visual_features": JobSize(mem_mb=2500, runtime_min=5, mem_mb_per_megapixel=150, runtime_min_per_hour=40,
                                runtime_min_per_gigapixel=0.4),
     # decode the device's audio to 16 kHz

@@ -139,7 +139,9 @@ rule visual_features:
         "logs/visual_features/{session}/{device}.log",
     benchmark:
         "benchmarks/visual_features/{session}/{device}.tsv"
-    threads: 2
+    # One thread: on a busy machine torch's second intra-op thread doubles the CPU time per frame
+    # (spinning) for a third less wall time; many such jobs in parallel use the cores better.
+    threads: 1
     resources:
         **sized("visual_features"),
     script:

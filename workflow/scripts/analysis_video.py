@@ -19,6 +19,6 @@ with rule_logging(sm.log[0]):
         width=stream["width"],
         crf=stream["crf"],
         preset=stream["preset"],
-        threads=sm.threads,
+        threads=1,  # one decoding thread: the job's second core is the encoder's (an ffmpeg process)
         metadata={"session": sm.wildcards.session, "device": sm.wildcards.device},
     )
