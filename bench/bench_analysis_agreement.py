@@ -109,10 +109,11 @@ def compare(name: str, path: Path, stream: dict, work: Path) -> None:
     same = (direct_rows[["t", "frame_index", "source_time_s"]].to_numpy().tolist()
             == via_rows[["t", "frame_index", "source_time_s"]].to_numpy().tolist())
     decode = lambda b: cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR).astype(int)  # noqa: E731
-    recorded = [f.image((size.width, size.height)) for f in session_frames(reader, clock, frames.fps)]
+    # the recording's frames decoded once: full size, and scaled as SessionFrame.image does (INTER_AREA)
+    full_frames = [f.image() for f in session_frames(reader, clock, frames.fps)]
+    recorded = [cv2.resize(f, (size.width, size.height), interpolation=cv2.INTER_AREA) for f in full_frames]
     stream_diff = [np.abs(decode(b) - r.astype(int)).mean() for b, r in zip(via_rows.jpeg, recorded, strict=True)]
     jpeg_diff = [np.abs(_jpeg(r, frames.jpeg_quality).astype(int) - r.astype(int)).mean() for r in recorded]
-    full_frames = [f.image() for f in session_frames(reader, clock, frames.fps)]
     scale_diff = [np.abs(_scaled_yuv(f, (size.width, size.height)).astype(int) - r.astype(int)).mean()
                   for f, r in zip(full_frames, recorded, strict=True)]
     print(f"  frames: {len(via_rows)} rows, same instants and source frames: {same}; mean |pixel difference| "
