@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,12 @@ import pytest
 from egoinstruct.dataset import read_dataset
 from egoinstruct.demo import demo_sheets
 from egoinstruct.paths import REPO_ROOT
+from egoinstruct.report.browser import (
+    chromium_executable,
+    headless_chromium,
+    open_page,
+    wait_for_videos,
+)
 from egoinstruct.tables import read_table
 
 from workflow_utils import ACCEPTED_LINT, lints, make_workdir, snakemake
@@ -145,6 +152,7 @@ def test_end_to_end_on_tiny_demo(tmp_path):
             assert session not in trained_on["train_sessions"]
     assert (workdir / "results" / "report" / "index.html").stat().st_size > 10_000
     assert "Synthetic data: 2 of 2 sessions" in (workdir / "results" / "report" / "summary.md").read_text()
+    check_explorer_pages(workdir / "results" / "report", ["s01", "s02"])
     # the demo sessions against their truth: one rule's output, read by the report and check-demo
     quality = json.loads((workdir / "results" / "data" / "demo_quality.json").read_text())
     assert quality["sessions"] == ["s01", "s02"] and quality["speech_summary"]["sessions"] == 2
@@ -157,6 +165,30 @@ def test_end_to_end_on_tiny_demo(tmp_path):
     # Snakemake's HTML report renders
     snakemake(workdir, "--report", str(workdir / "report.html"))
     assert (workdir / "report.html").stat().st_size > 10_000
+
+
+def check_explorer_pages(report, sessions):
+    """The report links one explorer page per session; each opens offline in headless Chromium
+    (when there is one: required under CI) with its videos, gaze and every method's timeline."""
+    index = (report / "index.html").read_text()
+    for session in sessions:
+        assert f'href="sessions/{session}.html"' in index and (report / "sessions" / f"{session}.html").is_file()
+    if chromium_executable() is None:
+        assert not os.environ.get("CI"), "Chromium missing: run tests/browser/install-chromium.sh"
+        return
+    with headless_chromium() as browser:
+        opened = open_page(browser, report / "sessions" / f"{sessions[0]}.html")
+        wait_for_videos(opened.page)
+        assert opened.errors == [] and opened.remote_requests == []
+        page = opened.page
+        assert page.locator("video").count() == 3 and page.locator(".utt").count() > 3
+        lanes = page.eval_on_selector_all(".lane", "lanes => lanes.map(l => l.dataset.id)")
+        for expected in ("truth:steps", "truth:states", "pred:steps:asformer", "pred:states:gbdt", "gaze:learner_aria",
+                         "speech:instructor", "sync:exo_gopro"):
+            assert expected in lanes, lanes
+        page.evaluate("egoExplorer.seek(5.0)")
+        wait_for_videos(page)
+        assert page.evaluate("document.querySelector('figure[data-device=learner_aria]').dataset.gazeX") is not None
 
 
 @pytest.mark.slow

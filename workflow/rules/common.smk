@@ -312,3 +312,35 @@ def prediction_paths(task, method):
 
 def all_outputs():
     return [path for targets in TARGETS for path in targets()]
+
+
+def explorer_layout(session, mllm_runs):
+    """The files of a session's explorer page (egoinstruct.report.explorer.SessionLayers): each
+    device's analysis stream, gaze, faces and sync check; transcript, turns, annotations, and the
+    windows of each (task, model) in ``mllm_runs``."""
+    stream = lambda d, ext: (
+        f"results/sessions/{session}/analysis/{d}.{ext}" if SETTINGS.analysis.enabled and d in video_devices(session) else None
+    )
+    devices = [
+        {
+            "name": d,
+            "role": device_role(session, d),
+            "stream": stream(d, "mp4"),
+            "stream_index": stream(d, "parquet"),
+            "gaze": f"results/sessions/{session}/gaze/{d}.parquet" if d in gaze_devices(session) else None,
+            "faces": (
+                f"results/sessions/{session}/faces/{d}.parquet"
+                if d in gaze_devices(session) and d in video_devices(session)
+                else None
+            ),
+            "sync": f"results/sessions/{session}/sync/{d}.json",
+        }
+        for d in session_devices(session)
+    ]
+    return {
+        "devices": devices,
+        "transcript": f"results/sessions/{session}/transcript.parquet",
+        "turns": f"results/sessions/{session}/speaker_turns.parquet",
+        "annotations": next(iter(validated_annotations([session] if session in ANNOTATED else [])), None),
+        "mllm": [[task, model, f"results/mllm/{task}/{model}/windows/{session}.parquet"] for task, model in mllm_runs],
+    }

@@ -61,6 +61,26 @@ FOLDED_TASKS = list(dict.fromkeys(task for task, _, _ in TRAINED))
 
 
 MLLM_REPORTED = lambda: [(task, model) for task in EVAL_TASKS for _, model in MLLM_RUNS(task)]
+
+
+EXPLORER_LAYOUT = (
+    {s: explorer_layout(s, [(t, m) for t, m in MLLM_REPORTED() if s in TASK_RUN_SESSIONS[t]]) for s in SESSIONS}
+    if REPORT.explorer
+    else {}
+)
+# Every file the explorer pages read, as report inputs.
+EXPLORER_FILES = [
+    path
+    for layout in EXPLORER_LAYOUT.values()
+    for path in [
+        layout["transcript"],
+        layout["turns"],
+        layout["annotations"],
+        *(m[2] for m in layout["mllm"]),
+        *(d[k] for d in layout["devices"] for k in ("stream", "stream_index", "gaze", "faces", "sync")),
+    ]
+    if path is not None
+]
 report_inputs = lambda wildcards: {
     **{f"metrics_{task}_{name}": EVAL_PATH(task, name) for task in EVAL_TASKS for name in EVAL_FILES},
     "probes": expand("results/sessions/{s}/probe.json", s=SESSIONS),
@@ -71,6 +91,7 @@ report_inputs = lambda wildcards: {
     "mllm": [f"results/mllm/{task}/{model}/summary.json" for task, model in MLLM_REPORTED()],
     "folds": [f"results/models/{task}/folds.json" for task in FOLDED_TASKS],
     "training": [f"results/models/{task}/{method}/fold{fold}/training.json" for task, method, fold in TRAINED],
+    "explorer": EXPLORER_FILES,
 }
 
 
@@ -172,6 +193,8 @@ rule report:
             category="Evaluation",
             subcategory="Timelines",
         ),
+        # one explorer page per session (sessions/{session}.html) and its data folder
+        sessions=directory("results/report/sessions"),
     params:
         code=SCRIPT_CODE("report.py"),
         tasks=EVAL_TASKS,
@@ -182,6 +205,7 @@ rule report:
         sessions=SESSIONS,
         procedures=PROCEDURE_OF,
         demo_sessions=DEMO_TRUTH_SESSIONS,
+        explorer=EXPLORER_LAYOUT,
         settings=REPORT.to_mapping(),
         config_hash=config_hash(config),
         repo=workflow.basedir,

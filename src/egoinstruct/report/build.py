@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from egoinstruct.evaluation import KINDS, MAJORITY_METHOD, NO_PREDICTION, UNPARS
 from egoinstruct.io import atomic_path, write_text
 from egoinstruct.mllm.usage import usage_table
 from egoinstruct.report import data as report_data
+from egoinstruct.report.explorer import SessionLayers, build_session_page, write_index
 from egoinstruct.report.html import (
     data_uri_png,
     details,
@@ -149,6 +151,8 @@ class ReportInputs:
     timeline_sessions: Sequence[str] = ()
     config_hash: str = ""
     repo: str | Path = "."
+    # session -> the files of its explorer page (egoinstruct.report.explorer); empty: no pages
+    explorer: Mapping[str, SessionLayers] = field(default_factory=dict)
 
     def paths(self) -> list[Path]:
         """Every input file."""
@@ -156,6 +160,7 @@ class ReportInputs:
                  *self.training.values(), *self.folds.values(),
                  *(p for files in self.metrics.values() for p in files.values())]
         named += [p for p in (self.demo_quality,) if p is not None]
+        named += [p for layers in self.explorer.values() for p in layers.paths()]
         return [Path(p) for p in named]
 
     def check(self) -> None:
@@ -179,11 +184,13 @@ class ReportOutputs:
     summary: Path
     tables: Path
     timelines: Path
+    sessions: Path | None = None  # the explorer pages' folder (sessions/{session}.html)
 
     @classmethod
     def in_folder(cls, folder: str | Path) -> ReportOutputs:
         folder = Path(folder)
-        return cls(folder / "index.html", folder / "summary.md", folder / "tables", folder / "timelines")
+        return cls(folder / "index.html", folder / "summary.md", folder / "tables", folder / "timelines",
+                   folder / "sessions")
 
 
 # --- cells -------------------------------------------------------------------------------------------
@@ -633,6 +640,45 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *lines]) + "\n"
 
 
+def explorer_section(
+    inputs: ReportInputs, tasks: Mapping[str, TaskMetrics], outputs: ReportOutputs
+) -> tuple[str, float]:
+    """Write one explorer page per session (sessions/{session}.html) and return the report's list
+    of them with the seconds the pages took to build."""
+    if not inputs.explorer or outputs.sessions is None:
+        return '<p class="empty">No explorer pages (report.explorer is false).</p>', 0.0
+    start = time.perf_counter()
+    # each task's evaluation grid and per-session metrics, split by session once
+    frames = {name: dict(tuple(t.frames.groupby("session"))) for name, t in tasks.items() if not t.frames.empty}
+    per_session = {name: dict(tuple(t.per_session.groupby("session")))
+                   for name, t in tasks.items() if not t.per_session.empty}
+    outputs.sessions.mkdir(parents=True, exist_ok=True)
+    items, pages = [], []
+    for s in inputs.sessions:
+        layers = inputs.explorer.get(s)
+        if layers is None:
+            continue
+        href = f"sessions/{s}.html"
+        built = build_session_page(
+            layers, outputs.sessions / f"{s}.html",
+            {task: grids[s] for task, grids in frames.items() if s in grids},
+            {task: rows[s] for task, rows in per_session.items() if s in rows},
+        )
+        pages.append((s, f"{s}.html"))
+        what = [layers.procedure or "", f"{layers.duration_s:.0f} s", f"{built['devices']} device(s)",
+                f"{built['tracks']} timelines"]
+        items.append(f"<li>{link(href, s)} — {esc(' · '.join(w for w in what if w))}</li>")
+    write_index(pages, outputs.sessions / "index.html")
+    seconds = time.perf_counter() - start
+    body = [f"<ul>{''.join(items)}</ul>", note(
+        "One page per session: every device's video on the session clock with the gaze point, fixations and the "
+        "partner's face box over the head cameras, the transcript (click to go there) and every timeline under one "
+        "cursor — ground truth, each method's predictions, MLLM windows with their inputs and raw answers, speech "
+        "turns, gaze targets and sync checks. The pages open from disk without a server; their videos are the "
+        "analysis streams under results/sessions, so keep results/report beside results/sessions.")]
+    return "".join(body), seconds
+
+
 def synthetic_note(inputs: ReportInputs) -> str:
     """Says so when figures are measured (partly) on the synthetic demo sessions."""
     synthetic = [s for s in inputs.sessions if s in set(inputs.demo_sessions)]
@@ -767,6 +813,8 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
                      f"<h3>{esc(task_title(name))}: confusion matrices</h3>", confusion_section(task))
     ] + [link("tables/per_class.csv", "per_class.csv"), " · ", link("tables/confusion.csv", "confusion.csv")]))
     sections.append(section("timelines", "Timelines per session", timelines_html))
+    explorer_html, explorer_seconds = explorer_section(inputs, tasks, outputs)
+    sections.append(section("sessions", "Session explorer", explorer_html))
     colours: dict[str, str] = {}
     for task in tasks.values():
         background = (task.meta.get("settings") or {}).get("background_labels") or ["background"]
@@ -789,7 +837,8 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
     csv_links = " · ".join(link(f"tables/{name}.csv", f"{name}.csv") for name in sorted(tables))
     sections.append(section("tables", "Tables (CSV)", f"<p>{csv_links}</p>"))
     nav = [("main", "Main results"), *[(f"task-{t}", task_title(t)) for t in tasks],
-           ("modalities", "Modalities"), ("classes", "Per class"), ("timelines", "Timelines"), ("data", "Data"),
+           ("modalities", "Modalities"), ("classes", "Per class"), ("timelines", "Timelines"), ("sessions", "Sessions"),
+           ("data", "Data"),
            ("mllm", "MLLM usage"), *([("training", "Training")] if training else []), ("provenance", "Provenance"),
            ("notes", "Notes"), ("tables", "CSV")]
     subtitle = [f"Run {facts['run_date_utc']} · commit {short_commit(facts['git_commit'])} · config "
@@ -803,4 +852,5 @@ def build_report(inputs: ReportInputs, registry: Mapping[str, Mapping[str, Any]]
                                                  tables["data_sessions"], notes, scored))
     return {"methods": {t: task.methods for t, task in tasks.items()}, "tables": sorted(tables), "notes": notes,
             "scored_sessions": {row.task: int(row.n_sessions) for row in scored.itertuples()},
-            "sessions": len(inputs.sessions), "timelines": len(timeline_sessions)}
+            "sessions": len(inputs.sessions), "timelines": len(timeline_sessions),
+            "explorer_pages": len(inputs.explorer), "explorer_s": explorer_seconds}

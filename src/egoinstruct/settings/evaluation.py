@@ -42,3 +42,4 @@ class ReportSettings(Settings):
 
     title: str
     timeline_sessions: tuple[str, ...]
+    explorer: bool  # one explorer page per session (results/report/sessions/{session}.html)
