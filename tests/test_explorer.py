@@ -4,7 +4,6 @@ import json
 import re
 
 import numpy as np
-import pytest
 from explorer_session import FACE_BOX, STREAM_T0, TRUTH_STEPS, gaze_u, make_session
 
 from egoinstruct.report.explorer import build_session_page, fixation_spans, run_segments, sync_track
@@ -63,8 +62,8 @@ def test_page_and_its_data(tmp_path):
     assert mllm[3]["raw_response"] == "answer 0: pick_block" and mllm[3]["inputs_used"] == "transcript,images"
     assert {"speech:instructor", "speech:learner", "gaze:learner_aria", "sync:learner_aria"} <= set(tracks)
     gaze = data[device["gaze"]]
-    i = 90  # t = 3.0 s
-    assert gaze["t"][i] == pytest.approx(3.0) and gaze["u"][i] == pytest.approx(float(gaze_u(np.array(3.0))), abs=0.05)
+    i = 90  # t = 3.0 s; t in ms, u in tenths of a pixel
+    assert gaze["t_ms"][i] == 3000 and gaze["u_tenths"][i] == round(10 * float(gaze_u(np.array(3.0))))
     assert [f[:2] for f in gaze["fixations"]] == [[0.0, 4.467], [4.5, 8.967]]
     assert data[device["faces"]]["box"][0] == FACE_BOX
     assert [u["text"] for u in data["transcript"]][1] == "this one" and len(data["transcript"][2]["words"]) == 5

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -74,32 +74,24 @@ class SessionLayers:
         return [Path(p) for p in files if p is not None]
 
 
-def _round(values: Iterable[float], digits: int) -> list[float | None]:
-    array = np.round(np.asarray(values, dtype=np.float64), digits)
-    return [None if v != v else v for v in array.tolist()]  # v != v: NaN
-
-
-def run_segments(t: np.ndarray, labels: Sequence[Any], end: float | None = None) -> list[list[Any]]:
+def run_segments(t: np.ndarray, labels: Sequence[Any] | pd.Series, end: float | None = None) -> list[list[Any]]:
     """Runs of equal labels on a time grid: ``[[t_start, t_end, label], ...]``. A run ends where
     the next one starts (the last at ``end``, else one grid step after its last row); missing
     labels (None / NaN / empty) make no segment."""
     t = np.asarray(t, dtype=np.float64)
     if len(t) == 0:
         return []
+    codes, names = pd.factorize(pd.Series(labels) if not isinstance(labels, pd.Series) else labels)
+    names = [str(n) for n in names]
     step = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
-    last_end = end if end is not None else float(t[-1]) + step
-    out: list[list[Any]] = []
-    values = list(labels)
-    start = 0
-    for i in range(1, len(values) + 1):
-        if i < len(values) and values[i] == values[start]:
-            continue
-        label = values[start]
-        if label is not None and label == label and label != "":  # label == label: not NaN
-            stop = float(t[i]) if i < len(values) else last_end
-            out.append([round(float(t[start]), TIME_DIGITS), round(stop, TIME_DIGITS), str(label)])
-        start = i
-    return out
+    changes = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    starts = np.r_[0, changes]
+    stops = np.r_[t[changes], end if end is not None else t[-1] + step]
+    keep = codes[starts] >= 0  # -1: missing
+    keep[keep] = [names[c] != "" for c in codes[starts][keep]]
+    return [[a, b, names[c]] for a, b, c in zip(np.round(t[starts][keep], TIME_DIGITS).tolist(),
+                                                 np.round(stops[keep], TIME_DIGITS).tolist(),
+                                                 codes[starts][keep].tolist(), strict=True)]
 
 
 def stream_facts(layer: DeviceLayers, page_dir: Path) -> dict[str, Any]:
@@ -149,37 +141,50 @@ def _texts(table: pa.Table, name: str) -> list[str]:
     return [x or "" for x in table.column(name).to_pylist()]
 
 
-def gaze_layer(path: str | Path) -> dict[str, Any]:
-    """The gaze track in the camera's pixels (the stream's source pixels): t, u, v (None outside
-    the image), event, target, and fixations with their mean position."""
-    table = pq.read_table(path, columns=["t", "u_px", "v_px", "in_frame", "event", "fixation_id", "target"])
+def _scaled(values: np.ndarray, factor: int) -> list[int | None]:
+    """Numbers as integers of 1/factor (JSON integers: smaller and quicker to write and parse
+    than decimals); NaN as None."""
+    scaled = np.round(values * factor)
+    missing = np.isnan(scaled)
+    if not missing.any():
+        return scaled.astype(np.int64).tolist()
+    out = np.where(missing, 0, scaled).astype(np.int64).astype(object)
+    out[missing] = None
+    return out.tolist()
+
+
+def gaze_layer(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """The gaze track in the camera's pixels (the stream's source pixels) — t in ms, u and v in
+    tenths of a pixel (None outside the image), fixations with their mean position — and each
+    row's gaze target (drawn as a timeline, not needed by the overlay)."""
+    table = pq.read_table(path, columns=["t", "u_px", "v_px", "in_frame", "fixation_id", "target"])
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     t = _numbers(table, "t")
     inside = table.column("in_frame").fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
     u = np.where(inside, _numbers(table, "u_px"), np.nan)
     v = np.where(inside, _numbers(table, "v_px"), np.nan)
     camera = json.loads(meta.get("egoinstruct.camera", "null") or "null") or {}
-    return {
-        "t": _round(t, TIME_DIGITS),
-        "u": _round(u, PIXEL_DIGITS),
-        "v": _round(v, PIXEL_DIGITS),
-        "event": _texts(table, "event"),
-        "target": _texts(table, "target"),
+    layer = {
+        "t_ms": _scaled(t, 1000),
+        "u_tenths": _scaled(u, 10),
+        "v_tenths": _scaled(v, 10),
         "fixations": fixation_spans(t, u, v, table.column("fixation_id").fill_null(-1).to_numpy().astype(np.int64)),
         "width": camera.get("width"),
         "height": camera.get("height"),
         "rate_hz": float(meta.get("egoinstruct.rate_hz", "nan")),
     }
+    return layer, _texts(table, "target")
 
 
 def faces_layer(path: str | Path) -> dict[str, Any]:
-    """The partner's face box per face frame (None where no face), in the recording's pixels."""
+    """The partner's face box per face frame (None where no face), in whole pixels of the
+    recording; t in ms."""
     f = pq.read_table(path, columns=["t", "width", "height", "face_x0", "face_y0", "face_x1", "face_y1"])
     boxes = np.column_stack([_numbers(f, c) for c in ("face_x0", "face_y0", "face_x1", "face_y1")])
     found = np.isfinite(boxes).all(axis=1)
-    rounded = np.round(boxes, PIXEL_DIGITS).tolist()
+    rounded = np.where(np.isfinite(boxes), np.round(boxes), 0).astype(int).tolist()  # whole pixels
     return {
-        "t": _round(_numbers(f, "t"), TIME_DIGITS),
+        "t_ms": _scaled(_numbers(f, "t"), 1000),
         "box": [b if ok else None for b, ok in zip(rounded, found.tolist(), strict=True)],
         "width": int(f.column("width")[0].as_py()) if f.num_rows else None,
         "height": int(f.column("height")[0].as_py()) if f.num_rows else None,
@@ -231,10 +236,10 @@ def prediction_tracks(session: str, task: str, frames: pd.DataFrame) -> list[dic
     tracks = []
     for method, m in rows.groupby("method", sort=False):
         m = m.sort_values("t")
-        folds = sorted({int(f) for f in m["fold"]})
+        folds = sorted(int(f) for f in m["fold"].unique())
         fold_text = "" if folds == [-1] else " · fold " + ",".join(str(f) for f in folds)
         tracks.append(_track(f"pred:{task}:{method}", "prediction", f"{method}{fold_text}",
-                             run_segments(m["t"].to_numpy(), list(m["label"])), task=task, method=str(method),
+                             run_segments(m["t"].to_numpy(), m["label"]), task=task, method=str(method),
                              folds=folds))
     return tracks
 
@@ -272,9 +277,9 @@ def speech_tracks(path: str | Path) -> list[dict[str, Any]]:
             for role in sorted(roles)]
 
 
-def gaze_target_track(device: str, gaze: Mapping[str, Any]) -> dict[str, Any]:
+def gaze_target_track(device: str, t_ms: Sequence[int], targets: Sequence[str]) -> dict[str, Any]:
     return _track(f"gaze:{device}", "gaze", f"gaze target · {device}",
-                  run_segments(np.asarray(gaze["t"], dtype=np.float64), gaze["target"]))
+                  run_segments(np.asarray(t_ms, dtype=np.float64) / 1000, targets))
 
 
 def sync_track(device: str, sync: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -354,9 +359,9 @@ def build_session_page(
     for d in layers.devices:
         info: dict[str, Any] = {"name": d.name, "role": d.role, **stream_facts(d, page_dir)}
         if d.gaze is not None:
-            gaze = gaze_layer(d.gaze)
+            gaze, targets = gaze_layer(d.gaze)
             info["gaze"] = put(f"gaze_{d.name}", gaze)
-            tracks.append(gaze_target_track(d.name, gaze))
+            tracks.append(gaze_target_track(d.name, gaze["t_ms"], targets))
         if d.faces is not None:
             info["faces"] = put(f"faces_{d.name}", faces_layer(d.faces))
         if d.sync is not None:

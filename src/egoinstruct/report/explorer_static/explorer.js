@@ -372,6 +372,14 @@
   function render() {
     $("clock").textContent = fmt(state.t) + " / " + fmt(state.duration);
     $("cursor").style.left = ((100 * state.t) / state.duration).toFixed(4) + "%";
+    // zoomed in: keep the cursor in view
+    const scroller = $("lanes-scroll"), lanes = $("lanes");
+    if (lanes.offsetWidth > scroller.clientWidth) {
+      const x = (lanes.offsetWidth * state.t) / state.duration;
+      if (x < scroller.scrollLeft || x > scroller.scrollLeft + scroller.clientWidth - 20) {
+        scroller.scrollLeft = Math.max(0, x - scroller.clientWidth / 3);
+      }
+    }
     renderTranscript();
     for (const d of state.devices) if (!d.video || d.video.paused || state.playing) drawOverlay(d);
     document.body.dataset.time = state.t.toFixed(3);
@@ -417,9 +425,17 @@
     buildTimeline(tracks);
     buildTranscript(meta.files.transcript ? await load("transcript", meta.files.transcript) : null);
     // gaze and faces of each shown device, after the page is usable
+    // (times come in ms and gaze in tenths of a pixel: integers are quicker to write and parse)
+    const scaled = (values, factor) => values.map((x) => (x === null ? null : x / factor));
     await Promise.all(state.devices.map(async (d) => {
-      if (d.info.gaze) d.gaze = await load(d.info.gaze, meta.files[d.info.gaze]);
-      if (d.info.faces) d.faces = await load(d.info.faces, meta.files[d.info.faces]);
+      if (d.info.gaze) {
+        const g = await load(d.info.gaze, meta.files[d.info.gaze]);
+        d.gaze = Object.assign({}, g, { t: scaled(g.t_ms, 1000), u: scaled(g.u_tenths, 10), v: scaled(g.v_tenths, 10) });
+      }
+      if (d.info.faces) {
+        const f = await load(d.info.faces, meta.files[d.info.faces]);
+        d.faces = Object.assign({}, f, { t: scaled(f.t_ms, 1000) });
+      }
     }));
     $("play").addEventListener("click", () => setPlaying(!state.playing));
     $("next-disagreement").addEventListener("click", () => jumpDisagreement(true));
