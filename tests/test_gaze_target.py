@@ -18,12 +18,15 @@ from egoinstruct.gaze.faces import (
     detect_faces,
     detect_scaled,
     make_detector,
+    near_search,
     partner_box,
 )
 from egoinstruct.gaze.target import label_targets, target_windows
 from egoinstruct.media.ffmpeg import ffmpeg_executable
 from egoinstruct.settings.gaze import FaceSettings, TargetSettings
 from egoinstruct.settings.workflow import defaults_for
+
+from conftest import make_video
 
 PORTRAIT = os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")  # a real photo
 
@@ -69,6 +72,41 @@ def test_detect_faces_on_the_session_clock(tmp_path):
     assert faces.t.iloc[0] == pytest.approx(0.3) and faces.t.iloc[-1] <= 1.25 + 1 / 30
     assert (faces.n_faces >= 1).mean() > 0.9 and faces.face_x0.notna().mean() > 0.9
     assert faces.width.iloc[0] == 256 and faces.height.iloc[0] == 300
+
+
+def test_near_search_finds_the_face_where_it_was():
+    image = cv2.imread(PORTRAIT)
+    detector = HaarFaceDetector(HAAR)
+    full = partner_box(detect_scaled(detector, image, max_width=480))
+    near = near_search(detector, image, 480, full + np.array([6, -4, 6, -4]))  # the face moved a little
+    assert len(near) >= 1 and np.abs(partner_box(near) - full).max() < 0.1 * (full[2] - full[0])
+    # nothing near a place where no face is, and no face far smaller than the last one
+    assert len(near_search(detector, image, 480, np.array([0, 520, 60, 580]))) == 0
+    assert len(near_search(detector, image, 480, np.array([full[0], full[1], full[0] + 400, full[1] + 400]))) == 0
+
+
+def test_faces_are_followed_and_searched_in_full_at_intervals(tmp_path):
+    video = tmp_path / "face.mp4"
+    # the portrait panning slowly to the right: the face moves 1 px per frame
+    subprocess.run([ffmpeg_executable(), "-v", "error", "-loop", "1", "-i", PORTRAIT, "-t", "2", "-r", "10",
+                    "-vf", "pad=iw+40:ih:0:0,crop=iw-40:ih:40-n:0", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    str(video)], check=True)
+    clock = DeviceClock(device="d", offset_s=0.0, drift_ppm=0.0, session_duration_s=2.0)
+    followed = detect_faces(video, clock, settings=dataclasses.replace(HAAR, fps=10, redetect_every=5, lost_every=2))
+    every = detect_faces(video, clock, settings=dataclasses.replace(HAAR, fps=10, redetect_every=1))
+    assert followed.search.tolist()[:11] == ["full", "near", "near", "near", "near"] * 2 + ["full"]
+    assert (every.search == "full").all()
+    boxes = ["face_x0", "face_y0", "face_x1", "face_y1"]
+    width = (every.face_x1 - every.face_x0).mean()
+    assert (followed[boxes] - every[boxes]).abs().to_numpy().max() < 0.1 * width
+
+
+def test_without_a_face_the_whole_frame_is_searched_every_lost_every_frames(tmp_path):
+    video = make_video(tmp_path / "pattern.mp4", duration_s=1.0, audio=False, size="160x120")
+    clock = DeviceClock(device="d", offset_s=0.0, drift_ppm=0.0, session_duration_s=1.0)
+    faces = detect_faces(video, clock, settings=dataclasses.replace(HAAR, fps=10, lost_every=3))
+    assert (faces.n_faces == 0).all()
+    assert faces.search.tolist()[:7] == ["full", "none", "none", "full", "none", "none", "full"]
 
 
 def labelled_track() -> pd.DataFrame:

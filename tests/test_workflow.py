@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from egoinstruct.dataset import read_dataset
@@ -186,9 +187,18 @@ def check_explorer_pages(report, sessions):
         for expected in ("truth:steps", "truth:states", "pred:steps:asformer", "pred:states:gbdt", "gaze:learner_aria",
                          "speech:instructor", "sync:exo_gopro"):
             assert expected in lanes, lanes
-        page.evaluate("egoExplorer.seek(5.0)")
+        # at an instant with gaze in the image, the point is drawn where the gaze table says
+        gaze = pd.read_parquet(report.parent / "sessions" / sessions[0] / "gaze" / "learner_aria.parquet")
+        row = gaze[gaze.in_frame & (gaze.t > 2.0)].iloc[0]
+        page.evaluate(f"egoExplorer.seek({row.t})")
         wait_for_videos(page)
-        assert page.evaluate("document.querySelector('figure[data-device=learner_aria]').dataset.gazeX") is not None
+        x, shown_width = page.evaluate("""() => {
+            const figure = document.querySelector('figure[data-device=learner_aria]');
+            return [Number(figure.dataset.gazeX), figure.querySelector('video').clientWidth];
+        }""")
+        width = json.loads(pq.read_schema(report.parent / "sessions" / sessions[0] / "gaze" /
+                                          "learner_aria.parquet").metadata[b"egoinstruct.camera"])["width"]
+        assert x == pytest.approx(row.u_px * shown_width / width, abs=0.2)
 
 
 @pytest.mark.slow

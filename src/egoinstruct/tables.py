@@ -175,6 +175,7 @@ FACES_SCHEMA = pa.schema(
         pa.field("face_y0", pa.float64()),
         pa.field("face_x1", pa.float64()),
         pa.field("face_y1", pa.float64()),
+        pa.field("search", pa.string(), nullable=False),  # full | near (the last face's region) | none
     ]
 )
 

@@ -37,6 +37,8 @@ class FaceSettings(Settings):
     scale_factor: float  # haar only
     min_neighbors: int  # haar only
     score_threshold: float  # yunet only
+    redetect_every: int  # frames between full searches while a face is followed (1: every frame)
+    lost_every: int  # frames between full searches while no face is in view
 
 
 @dataclass(frozen=True)
