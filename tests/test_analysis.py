@@ -126,14 +126,14 @@ class HalfFrameDetector:
 
     name = "fixed"
 
-    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
+    def detect(self, image_bgr: np.ndarray, size_px: tuple[int, int] | None = None) -> np.ndarray:
         h, w = image_bgr.shape[:2]
         return np.array([[0.25 * w, 0.25 * h, 0.75 * w, 0.5 * h, 1.0]], np.float32)
 
 
 def test_face_boxes_stay_in_the_recordings_pixels(stream, video):
     mp4, index, _ = stream
-    settings = defaults_for(FaceSettings, fps=5)
+    settings = defaults_for(FaceSettings, fps=5, redetect_every=1)  # every frame in full: the box is the frame's
     direct = detect_faces(video, CLOCK, settings, detector=HalfFrameDetector())
     reader = AnalysisReader(mp4, index)
     via = detect_faces(reader, reader.clock, settings, detector=HalfFrameDetector())
