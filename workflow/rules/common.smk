@@ -341,6 +341,6 @@ def explorer_layout(session, mllm_runs):
         "devices": devices,
         "transcript": f"results/sessions/{session}/transcript.parquet",
         "turns": f"results/sessions/{session}/speaker_turns.parquet",
-        "annotations": next(iter(validated_annotations([session] if session in ANNOTATED else [])), None),
+        "annotations": validated_annotations([session])[0] if session in ANNOTATED else None,
         "mllm": [[task, model, f"results/mllm/{task}/{model}/windows/{session}.parquet"] for task, model in mllm_runs],
     }

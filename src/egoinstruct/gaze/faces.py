@@ -146,18 +146,23 @@ def make_detector(settings: FaceSettings) -> FaceDetector:
     raise InputError(f"gaze.faces.detector = {settings.detector!r}; expected one of {', '.join(DETECTORS)}")
 
 
-def detect_scaled(detector: FaceDetector, image_bgr: np.ndarray, max_width: int) -> np.ndarray:
-    """Detections on ``image_bgr`` downscaled to at most ``max_width`` wide, in its own pixels."""
+def _detect_at_scale(detector: FaceDetector, image_bgr: np.ndarray, scale: float,
+                     size_px: tuple[int, int] | None = None) -> np.ndarray:
+    """Detections on ``image_bgr`` resized by ``scale`` (<= 1), in ``image_bgr``'s pixels."""
     h, w = image_bgr.shape[:2]
-    scale = min(1.0, max_width / w)
     small = image_bgr if scale == 1.0 else cv2.resize(
-        image_bgr, (int(round(w * scale)), int(round(h * scale))), interpolation=cv2.INTER_AREA
+        image_bgr, (max(1, int(round(w * scale))), max(1, int(round(h * scale)))), interpolation=cv2.INTER_AREA
     )
-    boxes = detector.detect(small)
+    boxes = detector.detect(small, size_px)
     if scale != 1.0 and len(boxes):
         boxes = boxes.copy()
         boxes[:, :4] /= scale
     return boxes
+
+
+def detect_scaled(detector: FaceDetector, image_bgr: np.ndarray, max_width: int) -> np.ndarray:
+    """Detections on ``image_bgr`` downscaled to at most ``max_width`` wide, in its own pixels."""
+    return _detect_at_scale(detector, image_bgr, min(1.0, max_width / image_bgr.shape[1]))
 
 
 def near_search(detector: FaceDetector, image_bgr: np.ndarray, max_width: int, last: np.ndarray) -> np.ndarray:
@@ -170,16 +175,11 @@ def near_search(detector: FaceDetector, image_bgr: np.ndarray, max_width: int, l
     right, bottom = min(w, int(np.ceil(x1 + NEAR_MARGIN * bw))), min(h, int(np.ceil(y1 + NEAR_MARGIN * bh)))
     if right - left < 8 or bottom - top < 8:
         return np.empty((0, 5), dtype=np.float32)
-    scale = min(1.0, max_width / w)
-    crop = image_bgr[top:bottom, left:right]
-    if scale != 1.0:
-        crop = cv2.resize(crop, (max(1, int(round(crop.shape[1] * scale))), max(1, int(round(crop.shape[0] * scale)))),
-                          interpolation=cv2.INTER_AREA)
+    scale = min(1.0, max_width / w)  # the full search's: faces look the same size to the detector
     size = (int(NEAR_SIZE[0] * bw * scale), int(np.ceil(NEAR_SIZE[1] * bw * scale)) + 1)
-    boxes = detector.detect(crop, size)
+    boxes = _detect_at_scale(detector, image_bgr[top:bottom, left:right], scale, size)
     if len(boxes):
         boxes = boxes.copy()
-        boxes[:, :4] /= scale
         boxes[:, [0, 2]] += left
         boxes[:, [1, 3]] += top
     return boxes

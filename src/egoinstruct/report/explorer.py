@@ -31,7 +31,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from egoinstruct.io import atomic_path, write_text
+from egoinstruct.report.data import read_json
 from egoinstruct.report.html import esc
+from egoinstruct.tables import table_metadata
 
 # Positions are rounded when written: a millisecond and a tenth of a pixel are below what the
 # page can show, and they keep a 12-minute session's data small.
@@ -99,19 +101,18 @@ def stream_facts(layer: DeviceLayers, page_dir: Path) -> dict[str, Any]:
     the stream's first frame is the index's first row, so session t = t0 + video time."""
     if layer.stream is None or layer.stream_index is None:
         return {"video": None}
-    table = pq.read_table(layer.stream_index, columns=["t"])
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-    t = table.column("t").to_numpy()
-    width, height = int(meta["egoinstruct.width"]), int(meta["egoinstruct.height"])
+    t = pq.read_table(layer.stream_index, columns=["t"]).column("t").to_numpy()
+    meta = table_metadata(layer.stream_index)
+    width, height = int(meta["width"]), int(meta["height"])
     return {
         "video": Path(os.path.relpath(layer.stream, page_dir)).as_posix(),
         "t0": round(float(t[0]), 6) if len(t) else 0.0,
         "t_end": round(float(t[-1]), 6) if len(t) else 0.0,
-        "fps": float(meta["egoinstruct.fps"]),
+        "fps": float(meta["fps"]),
         "width": width,
         "height": height,
-        "source_width": int(meta.get("egoinstruct.source_width", width)),
-        "source_height": int(meta.get("egoinstruct.source_height", height)),
+        "source_width": int(meta.get("source_width", width)),
+        "source_height": int(meta.get("source_height", height)),
     }
 
 
@@ -158,12 +159,12 @@ def gaze_layer(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     tenths of a pixel (None outside the image), fixations with their mean position — and each
     row's gaze target (drawn as a timeline, not needed by the overlay)."""
     table = pq.read_table(path, columns=["t", "u_px", "v_px", "in_frame", "fixation_id", "target"])
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    meta = table_metadata(path)
     t = _numbers(table, "t")
     inside = table.column("in_frame").fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
     u = np.where(inside, _numbers(table, "u_px"), np.nan)
     v = np.where(inside, _numbers(table, "v_px"), np.nan)
-    camera = json.loads(meta.get("egoinstruct.camera", "null") or "null") or {}
+    camera = json.loads(meta.get("camera", "null") or "null") or {}
     layer = {
         "t_ms": _scaled(t, 1000),
         "u_tenths": _scaled(u, 10),
@@ -171,7 +172,7 @@ def gaze_layer(path: str | Path) -> tuple[dict[str, Any], list[str]]:
         "fixations": fixation_spans(t, u, v, table.column("fixation_id").fill_null(-1).to_numpy().astype(np.int64)),
         "width": camera.get("width"),
         "height": camera.get("height"),
-        "rate_hz": float(meta.get("egoinstruct.rate_hz", "nan")),
+        "rate_hz": float(meta.get("rate_hz", "nan")),
     }
     return layer, _texts(table, "target")
 
@@ -282,7 +283,7 @@ def gaze_target_track(device: str, t_ms: Sequence[int], targets: Sequence[str]) 
                   run_segments(np.asarray(t_ms, dtype=np.float64) / 1000, targets))
 
 
-def sync_track(device: str, sync: Mapping[str, Any]) -> dict[str, Any] | None:
+def sync_track(device: str, sync: Mapping[str, Any]) -> dict[str, Any]:
     """The sync checks along the session: each agreement window's confidence (PSR) at its session
     time, and the device's overall confidence."""
     offset, drift = float(sync.get("offset_s") or 0.0), float(sync.get("drift_ppm") or 0.0)
@@ -330,7 +331,7 @@ def build_session_page(
     report_href: str | None = "../index.html",
 ) -> dict[str, Any]:
     """Write ``html_path`` and its data folder (``html_path`` without ``.html``); return what the
-    page holds (layer names and sizes). ``frames`` / ``per_session``: each task's evaluation grid
+    page holds (layer names, numbers of timelines and devices). ``frames`` / ``per_session``: each task's evaluation grid
     and per-session metrics (the report has them loaded)."""
     page_dir = html_path.parent
     data_dir = html_path.with_suffix("")
@@ -365,10 +366,7 @@ def build_session_page(
         if d.faces is not None:
             info["faces"] = put(f"faces_{d.name}", faces_layer(d.faces))
         if d.sync is not None:
-            sync = json.loads(Path(d.sync).read_text())
-            track = sync_track(d.name, sync)
-            if track is not None:
-                tracks.append(track)
+            tracks.append(sync_track(d.name, read_json(d.sync)))
         devices.append(info)
 
     transcript = transcript_layer(layers.transcript) if layers.transcript is not None else None
@@ -378,7 +376,6 @@ def build_session_page(
         "procedure": layers.procedure,
         "synthetic": layers.synthetic,
         "devices": devices,
-        "tasks": sorted({t["task"] for t in tracks if t.get("task")}),
         "metrics": session_metrics(layers.session, per_session or {}),
         "has_transcript": transcript is not None,
         "report": report_href,
@@ -389,8 +386,7 @@ def build_session_page(
     meta["files"] = files
     put("meta", meta)
     write_text(html_path, page_html(layers.session, data_dir.name, synthetic=layers.synthetic))
-    return {"files": sorted(files), "tracks": len(tracks), "devices": len(devices),
-            "bytes": sum((data_dir / Path(f).name).stat().st_size for f in files.values())}
+    return {"files": sorted(files), "tracks": len(tracks), "devices": len(devices)}
 
 
 def page_html(session: str, data_folder: str, synthetic: bool = False) -> str:
@@ -424,7 +420,7 @@ def layers_from_layout(
 ) -> SessionLayers:
     """A session's :class:`SessionLayers` from the workflow's layout (report.smk ``explorer_layout``)
     and its ``sync.json`` (the session's duration)."""
-    duration = float(json.loads(Path(sync).read_text())["session_duration_s"])
+    duration = float(read_json(sync)["session_duration_s"])
     return SessionLayers(
         session=session,
         duration_s=duration,

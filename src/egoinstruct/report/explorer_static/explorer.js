@@ -26,6 +26,7 @@
 
   const $ = (id) => document.getElementById(id);
   const state = { t: 0, duration: 1, playing: false, meta: null, tracks: [], devices: [], utterances: [],
+                  utteranceStarts: [],
                   current: -1, currentWord: -1, method: null, lastFrame: null, selected: null };
 
   // ---------- time ----------
@@ -211,6 +212,7 @@
   function buildTranscript(utterances) {
     const box = $("transcript");
     state.utterances = utterances || [];
+    state.utteranceStarts = state.utterances.map((u) => u.t0); // searched on every frame drawn
     if (!state.utterances.length) {
       box.innerHTML = '<p class="empty">' + (utterances ? "No speech was transcribed." : "No transcript.") + "</p>";
       return;
@@ -235,7 +237,7 @@
   function renderTranscript() {
     const list = state.utterances;
     let cur = -1;
-    for (let i = nearest(list.map((u) => u.t0), state.t); i >= 0; i--) {
+    for (let i = nearest(state.utteranceStarts, state.t); i >= 0; i--) {
       if (state.t < list[i].t1) { cur = i; break; }
       if (list[i].t1 < state.t - 60) break;
     }
